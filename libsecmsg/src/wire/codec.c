@@ -1,0 +1,331 @@
+#include "wire/codec.h"
+
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "secmsg/common.h"
+
+/* ---- allocators ---- */
+
+/* Heap blocks carry their size in front so that free can wipe them. */
+#define HEAP_HDR 16U
+
+static void *heap_alloc(size_t size)
+{
+    if (size > SIZE_MAX - HEAP_HDR)
+        return NULL;
+    uint8_t *p = malloc(size + HEAP_HDR);
+    if (p == NULL)
+        return NULL;
+    memcpy(p, &size, sizeof size);
+    return p + HEAP_HDR;
+}
+
+static void heap_free(void *ptr)
+{
+    if (ptr == NULL)
+        return;
+    uint8_t *p = (uint8_t *)ptr - HEAP_HDR;
+    size_t size;
+    memcpy(&size, p, sizeof size);
+    sodium_memzero(ptr, size);
+    free(p);
+}
+
+static void *wiping_alloc(void *data, size_t size)
+{
+    (void)data;
+    return heap_alloc(size);
+}
+
+static void wiping_free(void *data, void *ptr)
+{
+    (void)data;
+    heap_free(ptr);
+}
+
+ProtobufCAllocator secmsg__wiping_allocator = {wiping_alloc, wiping_free, NULL};
+
+static void *arena_alloc(void *data, size_t size)
+{
+    secmsg__arena *a = data;
+    size_t need = (size + 15U) & ~(size_t)15U;
+    if (need >= size && need <= sizeof a->buf - a->used) {
+        void *p = a->buf + a->used;
+        a->used += need;
+        return p;
+    }
+    return heap_alloc(size);
+}
+
+static void arena_free(void *data, void *ptr)
+{
+    secmsg__arena *a = data;
+    const uint8_t *p = ptr;
+    /* Arena blocks are wiped all at once by secmsg__arena_wipe(). */
+    if (p >= a->buf && p < a->buf + sizeof a->buf)
+        return;
+    heap_free(ptr);
+}
+
+void secmsg__arena_init(secmsg__arena *a)
+{
+    a->alloc.alloc = arena_alloc;
+    a->alloc.free = arena_free;
+    a->alloc.allocator_data = a;
+    a->used = 0;
+}
+
+void secmsg__arena_wipe(secmsg__arena *a)
+{
+    sodium_memzero(a->buf, a->used);
+    a->used = 0;
+}
+
+/* ---- field checks ---- */
+
+static int has_len(protobuf_c_boolean has, ProtobufCBinaryData b, size_t len)
+{
+    return has && b.len == len && b.data != NULL;
+}
+
+static int check_version(protobuf_c_boolean has, uint32_t v)
+{
+    if (!has)
+        return SECMSG_E_MALFORMED;
+    return v == SECMSG_PROTOCOL_VERSION ? SECMSG_OK : SECMSG_E_VERSION;
+}
+
+int secmsg__wire_check_identity_public(const Secmsg__Wire__IdentityPublic *m)
+{
+    if (m == NULL)
+        return SECMSG_E_MALFORMED;
+    int rc = check_version(m->has_version, m->version);
+    if (rc != SECMSG_OK)
+        return rc;
+    if (!has_len(m->has_sign_pub, m->sign_pub, SECMSG__KEY_BYTES) ||
+        !has_len(m->has_dh_pub, m->dh_pub, SECMSG__KEY_BYTES) ||
+        !has_len(m->has_dh_sig, m->dh_sig, SECMSG__SIG_BYTES))
+        return SECMSG_E_MALFORMED;
+    return SECMSG_OK;
+}
+
+int secmsg__wire_check_prekey_info(const Secmsg__Wire__PrekeyInfo *m)
+{
+    if (m == NULL)
+        return SECMSG_E_MALFORMED;
+    int rc = secmsg__wire_check_identity_public(m->identity);
+    if (rc != SECMSG_OK)
+        return rc;
+    if (!has_len(m->has_ephemeral, m->ephemeral, SECMSG__KEY_BYTES) ||
+        !m->has_signed_prekey_id || m->signed_prekey_id == 0 ||
+        (m->has_one_time_prekey_id && m->one_time_prekey_id == 0))
+        return SECMSG_E_MALFORMED;
+    return SECMSG_OK;
+}
+
+static int check_bundle(const Secmsg__Wire__PrekeyBundle *m)
+{
+    int rc = check_version(m->has_version, m->version);
+    if (rc != SECMSG_OK)
+        return rc;
+    rc = secmsg__wire_check_identity_public(m->identity);
+    if (rc != SECMSG_OK)
+        return rc;
+    const Secmsg__Wire__SignedPrekey *spk = m->signed_prekey;
+    if (spk == NULL || !spk->has_id || spk->id == 0 ||
+        !has_len(spk->has_pub, spk->pub, SECMSG__KEY_BYTES) ||
+        !has_len(spk->has_sig, spk->sig, SECMSG__SIG_BYTES))
+        return SECMSG_E_MALFORMED;
+    const Secmsg__Wire__OneTimePrekey *otk = m->one_time_prekey;
+    if (otk != NULL && (!otk->has_id || otk->id == 0 ||
+                        !has_len(otk->has_pub, otk->pub, SECMSG__KEY_BYTES)))
+        return SECMSG_E_MALFORMED;
+    return SECMSG_OK;
+}
+
+static int check_message(const Secmsg__Wire__Message *m)
+{
+    int rc = check_version(m->has_version, m->version);
+    if (rc != SECMSG_OK)
+        return rc;
+    if (!has_len(m->has_header, m->header, SECMSG__HEADER_BYTES) || !m->has_body ||
+        m->body.len < SECMSG__TAG_BYTES || m->body.data == NULL)
+        return SECMSG_E_MALFORMED;
+    if (m->prekey != NULL)
+        return secmsg__wire_check_prekey_info(m->prekey);
+    return SECMSG_OK;
+}
+
+static int opt_key(protobuf_c_boolean has, ProtobufCBinaryData b)
+{
+    return !has || (b.len == SECMSG__KEY_BYTES && b.data != NULL);
+}
+
+static int check_session_state(const Secmsg__Wire__SessionState *m)
+{
+    int rc = check_version(m->has_version, m->version);
+    if (rc != SECMSG_OK)
+        return rc;
+    if (!m->has_initiator ||
+        !has_len(m->has_local_sign_pub, m->local_sign_pub, SECMSG__KEY_BYTES) ||
+        !has_len(m->has_rk, m->rk, SECMSG__KEY_BYTES) ||
+        !has_len(m->has_dhs_priv, m->dhs_priv, SECMSG__KEY_BYTES) ||
+        !has_len(m->has_nhks, m->nhks, SECMSG__KEY_BYTES) ||
+        !has_len(m->has_nhkr, m->nhkr, SECMSG__KEY_BYTES) || !opt_key(m->has_dhr, m->dhr) ||
+        !opt_key(m->has_cks, m->cks) || !opt_key(m->has_ckr, m->ckr) ||
+        !opt_key(m->has_hks, m->hks) || !opt_key(m->has_hkr, m->hkr) || !m->has_ns ||
+        !m->has_nr || !m->has_pn)
+        return SECMSG_E_MALFORMED;
+    rc = secmsg__wire_check_identity_public(m->remote);
+    if (rc != SECMSG_OK)
+        return rc;
+    /* A sending chain needs its header key; a receiving chain needs DHr and HKr. */
+    if (m->has_cks != m->has_hks || (m->has_ckr && (!m->has_hkr || !m->has_dhr)))
+        return SECMSG_E_MALFORMED;
+    if (m->pending != NULL && (secmsg__wire_check_prekey_info(m->pending) != SECMSG_OK ||
+                               !m->initiator))
+        return SECMSG_E_MALFORMED;
+    if (m->n_skipped_hk > m->n_skipped)
+        return SECMSG_E_MALFORMED;
+    for (size_t i = 0; i < m->n_skipped_hk; i++)
+        if (m->skipped_hk[i].len != SECMSG__KEY_BYTES)
+            return SECMSG_E_MALFORMED;
+    for (size_t i = 0; i < m->n_skipped; i++) {
+        const Secmsg__Wire__SkippedKey *k = m->skipped[i];
+        if (k == NULL || !k->has_chain || k->chain >= m->n_skipped_hk || !k->has_n ||
+            !has_len(k->has_mk, k->mk, SECMSG__MK_BYTES))
+            return SECMSG_E_MALFORMED;
+    }
+    return SECMSG_OK;
+}
+
+static int check_prekey_private(const Secmsg__Wire__PrekeyPrivate *p)
+{
+    return p != NULL && p->has_id && p->id != 0 && has_len(p->has_priv, p->priv, SECMSG__KEY_BYTES);
+}
+
+static int check_prekey_set(const Secmsg__Wire__PrekeySet *m)
+{
+    int rc = check_version(m->has_version, m->version);
+    if (rc != SECMSG_OK)
+        return rc;
+    if (!has_len(m->has_identity_sign_pub, m->identity_sign_pub, SECMSG__KEY_BYTES) ||
+        !check_prekey_private(m->signed_prekey) ||
+        !has_len(m->has_signed_prekey_sig, m->signed_prekey_sig, SECMSG__SIG_BYTES) ||
+        (m->previous_signed_prekey != NULL && !check_prekey_private(m->previous_signed_prekey)) ||
+        !m->has_next_one_time_id || m->n_one_time_prekeys > SECMSG__MAX_ONE_TIME_PREKEYS)
+        return SECMSG_E_MALFORMED;
+    for (size_t i = 0; i < m->n_one_time_prekeys; i++) {
+        const Secmsg__Wire__PrekeyPrivate *p = m->one_time_prekeys[i];
+        if (!check_prekey_private(p) || p->id >= m->next_one_time_id)
+            return SECMSG_E_MALFORMED;
+        /* ids strictly increase, so each is unique */
+        if (i > 0 && p->id <= m->one_time_prekeys[i - 1]->id)
+            return SECMSG_E_MALFORMED;
+    }
+    return SECMSG_OK;
+}
+
+/* ---- decoders ---- */
+
+/*
+ * One decoder body for every message type: bound the size, unpack, check.
+ * The unpack function pointer and free use the protobuf-c descriptor.
+ */
+static int decode(ProtobufCMessage **out, const ProtobufCMessageDescriptor *desc, size_t max,
+                  int (*check)(const ProtobufCMessage *), const uint8_t *in, size_t len,
+                  ProtobufCAllocator *alloc)
+{
+    *out = NULL;
+    if (in == NULL || len == 0 || len > max)
+        return SECMSG_E_MALFORMED;
+    ProtobufCMessage *m = protobuf_c_message_unpack(desc, alloc, len, in);
+    if (m == NULL)
+        return SECMSG_E_MALFORMED;
+    int rc = check(m);
+    if (rc != SECMSG_OK) {
+        protobuf_c_message_free_unpacked(m, alloc);
+        return rc;
+    }
+    *out = m;
+    return SECMSG_OK;
+}
+
+/* Adapters from the typed checks to the generic signature. */
+#define CHECK_ADAPTER(name, type, fn)                                                          \
+    static int name(const ProtobufCMessage *m) { return fn((const type *)(const void *)m); }
+
+static int check_identity_private(const Secmsg__Wire__IdentityPrivate *m)
+{
+    int rc = check_version(m->has_version, m->version);
+    if (rc != SECMSG_OK)
+        return rc;
+    if (!has_len(m->has_sign_seed, m->sign_seed, SECMSG__KEY_BYTES) ||
+        !has_len(m->has_dh_priv, m->dh_priv, SECMSG__KEY_BYTES))
+        return SECMSG_E_MALFORMED;
+    return SECMSG_OK;
+}
+
+CHECK_ADAPTER(chk_idpub, Secmsg__Wire__IdentityPublic, secmsg__wire_check_identity_public)
+CHECK_ADAPTER(chk_idpriv, Secmsg__Wire__IdentityPrivate, check_identity_private)
+CHECK_ADAPTER(chk_bundle, Secmsg__Wire__PrekeyBundle, check_bundle)
+CHECK_ADAPTER(chk_message, Secmsg__Wire__Message, check_message)
+CHECK_ADAPTER(chk_state, Secmsg__Wire__SessionState, check_session_state)
+CHECK_ADAPTER(chk_pkset, Secmsg__Wire__PrekeySet, check_prekey_set)
+
+#define DECODER(fname, type, desc, max, chk)                                                   \
+    int fname(type **out, const uint8_t *in, size_t len, ProtobufCAllocator *alloc)           \
+    {                                                                                          \
+        ProtobufCMessage *m;                                                                   \
+        int rc = decode(&m, &desc, max, chk, in, len, alloc);                                  \
+        *out = (type *)(void *)m;                                                              \
+        return rc;                                                                             \
+    }
+
+DECODER(secmsg__wire_decode_identity_public, Secmsg__Wire__IdentityPublic,
+        secmsg__wire__identity_public__descriptor, SECMSG__MAX_IDENTITY_BYTES, chk_idpub)
+DECODER(secmsg__wire_decode_identity_private, Secmsg__Wire__IdentityPrivate,
+        secmsg__wire__identity_private__descriptor, SECMSG__MAX_IDENTITY_BYTES, chk_idpriv)
+DECODER(secmsg__wire_decode_bundle, Secmsg__Wire__PrekeyBundle,
+        secmsg__wire__prekey_bundle__descriptor, SECMSG__MAX_BUNDLE_BYTES, chk_bundle)
+DECODER(secmsg__wire_decode_message, Secmsg__Wire__Message, secmsg__wire__message__descriptor,
+        SECMSG__MAX_MESSAGE_BYTES, chk_message)
+DECODER(secmsg__wire_decode_session_state, Secmsg__Wire__SessionState,
+        secmsg__wire__session_state__descriptor, SECMSG__MAX_STATE_BYTES, chk_state)
+DECODER(secmsg__wire_decode_prekey_set, Secmsg__Wire__PrekeySet,
+        secmsg__wire__prekey_set__descriptor, SECMSG__MAX_PREKEY_SET_BYTES, chk_pkset)
+
+/* ---- encoders ---- */
+
+int secmsg__wire_pack(const ProtobufCMessage *m, uint8_t *out, size_t cap, size_t *out_len)
+{
+    size_t n = protobuf_c_message_get_packed_size(m);
+    *out_len = n;
+    if (out == NULL || cap < n)
+        return SECMSG_E_BUFFER_TOO_SMALL;
+    protobuf_c_message_pack(m, out);
+    return SECMSG_OK;
+}
+
+size_t secmsg__varint_len(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80U) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+size_t secmsg__varint_put(uint8_t *out, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80U) {
+        out[n++] = (uint8_t)(v | 0x80U);
+        v >>= 7;
+    }
+    out[n++] = (uint8_t)v;
+    return n;
+}

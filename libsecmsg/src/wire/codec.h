@@ -1,0 +1,91 @@
+/*
+ * Internal: the codec layer. Every byte that comes from outside the library
+ * (network, storage, FFI) is parsed here and only here: a size limit is
+ * enforced before protobuf-c sees the bytes, then version, required fields
+ * and key lengths are checked before anything else looks at the result.
+ *
+ * Decoders return SECMSG_OK, SECMSG_E_MALFORMED or SECMSG_E_VERSION and, on
+ * success, a message owned by the caller, freed with the matching
+ * protobuf-c __free_unpacked function and the same allocator.
+ */
+#ifndef SECMSG_WIRE_CODEC_H
+#define SECMSG_WIRE_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "secmsg.pb-c.h"
+
+/* Sizes of the fixed-length fields. */
+#define SECMSG__KEY_BYTES 32U
+#define SECMSG__SIG_BYTES 64U
+#define SECMSG__HEADER_PT_BYTES 40U   /* DH pub || le32 PN || le32 N */
+#define SECMSG__HEADER_NONCE_BYTES 12U
+#define SECMSG__TAG_BYTES 16U
+#define SECMSG__HEADER_BYTES (SECMSG__HEADER_NONCE_BYTES + SECMSG__HEADER_PT_BYTES + SECMSG__TAG_BYTES)
+#define SECMSG__MK_BYTES 44U          /* body key || body nonce */
+
+/* Input size limits, checked before unpacking. */
+#define SECMSG__MAX_IDENTITY_BYTES 256U
+#define SECMSG__MAX_BUNDLE_BYTES 512U
+#define SECMSG__MAX_MESSAGE_BYTES ((size_t)2U * 1024U * 1024U + 1024U)
+#define SECMSG__MAX_STATE_BYTES ((size_t)256U * 1024U)
+#define SECMSG__MAX_PREKEY_SET_BYTES ((size_t)128U * 1024U)
+#define SECMSG__MAX_ONE_TIME_PREKEYS 1000U /* = SECMSG_MAX_ONE_TIME_PREKEYS */
+
+/*
+ * A bump allocator for protobuf-c: small unpacks live in a caller-provided
+ * arena (usually on the stack), larger ones fall back to the heap. Every
+ * allocation is wiped when freed, since unpacked state holds secrets.
+ */
+typedef struct secmsg__arena {
+    ProtobufCAllocator alloc;
+    size_t used;
+    _Alignas(16) uint8_t buf[1536];
+} secmsg__arena;
+
+void secmsg__arena_init(secmsg__arena *a);
+/** Wipes the arena's buffer. Call after the last free of its messages. */
+void secmsg__arena_wipe(secmsg__arena *a);
+
+/* Protobuf-c allocator that wipes on free (no arena). */
+extern ProtobufCAllocator secmsg__wiping_allocator;
+
+int secmsg__wire_check_identity_public(const Secmsg__Wire__IdentityPublic *m);
+int secmsg__wire_check_prekey_info(const Secmsg__Wire__PrekeyInfo *m);
+
+int secmsg__wire_decode_identity_public(Secmsg__Wire__IdentityPublic **out, const uint8_t *in,
+                                        size_t len, ProtobufCAllocator *alloc);
+int secmsg__wire_decode_identity_private(Secmsg__Wire__IdentityPrivate **out, const uint8_t *in,
+                                         size_t len, ProtobufCAllocator *alloc);
+int secmsg__wire_decode_bundle(Secmsg__Wire__PrekeyBundle **out, const uint8_t *in, size_t len,
+                               ProtobufCAllocator *alloc);
+/* A Message: header exactly SECMSG__HEADER_BYTES, body at least a tag. */
+int secmsg__wire_decode_message(Secmsg__Wire__Message **out, const uint8_t *in, size_t len,
+                                ProtobufCAllocator *alloc);
+int secmsg__wire_decode_session_state(Secmsg__Wire__SessionState **out, const uint8_t *in,
+                                      size_t len, ProtobufCAllocator *alloc);
+int secmsg__wire_decode_prekey_set(Secmsg__Wire__PrekeySet **out, const uint8_t *in, size_t len,
+                                   ProtobufCAllocator *alloc);
+
+/* Field helpers for encoders. */
+static inline ProtobufCBinaryData secmsg__bytes(const uint8_t *p, size_t n)
+{
+    ProtobufCBinaryData b;
+    b.data = (uint8_t *)(uintptr_t)p; /* protobuf-c's type is non-const; pack only reads */
+    b.len = n;
+    return b;
+}
+
+/**
+ * Packs m into out (cap bytes). Returns SECMSG_OK or
+ * SECMSG_E_BUFFER_TOO_SMALL with *out_len = size needed.
+ */
+int secmsg__wire_pack(const ProtobufCMessage *m, uint8_t *out, size_t cap, size_t *out_len);
+
+/* Encoded length of a protobuf varint. */
+size_t secmsg__varint_len(uint64_t v);
+/* Writes a varint, returns bytes written. */
+size_t secmsg__varint_put(uint8_t *out, uint64_t v);
+
+#endif
