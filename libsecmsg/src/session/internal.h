@@ -109,6 +109,20 @@ int secmsg__spk_sign(uint8_t sig[SECMSG__SIG_BYTES], const secmsg_identity *id, 
 int secmsg__spk_verify(const uint8_t sig[SECMSG__SIG_BYTES], const uint8_t sign_pub[32],
                        uint32_t spk_id, const uint8_t spk_pub[SECMSG__KEY_BYTES]);
 
+/* session.c */
+typedef struct secmsg__x3dh_out {
+    uint8_t sk[SECMSG__KEY_BYTES];
+    uint8_t hka[SECMSG__KEY_BYTES];  /* initiator's first sending header key */
+    uint8_t nhkb[SECMSG__KEY_BYTES]; /* responder's first next-sending header key */
+} secmsg__x3dh_out;
+/**
+ * SK || HKa || NHKb = HKDF(salt = 0^32, ikm = 0xFF^32 || DH1 || .. || DHn,
+ * info = "secmsg v1 x3dh"), DHi = X25519(priv[i], pub[i]), n = 3 or 4.
+ * CRYPTO if any DH output is all zero.
+ */
+int secmsg__x3dh(secmsg__x3dh_out *o, const uint8_t *const priv[4], const uint8_t *const pub[4],
+                 unsigned n);
+
 /* ratchet.c */
 /** Root KDF: (rk, ck, nhk) = HKDF(salt = rk, ikm = DH(sk, pk)). CRYPTO on a bad point. */
 int secmsg__kdf_rk(uint8_t rk[SECMSG__KEY_BYTES], uint8_t ck[SECMSG__KEY_BYTES],

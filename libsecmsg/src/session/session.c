@@ -33,17 +33,7 @@ void secmsg_session_free(secmsg_session *s)
 
 /* ---- X3DH ---- */
 
-/*
- * SK || HKa || NHKb = HKDF(salt = 0^32, ikm = 0xFF^32 || DH1 || DH2 || DH3 [|| DH4]).
- * dh[i] are computed by the caller from its side's keys; n is 3 or 4.
- */
-typedef struct x3dh_out {
-    uint8_t sk[SECMSG__KEY_BYTES];
-    uint8_t hka[SECMSG__KEY_BYTES];
-    uint8_t nhkb[SECMSG__KEY_BYTES];
-} x3dh_out;
-
-static int x3dh(x3dh_out *o, const uint8_t *const priv[4], const uint8_t *const pub[4], unsigned n)
+int secmsg__x3dh(secmsg__x3dh_out *o, const uint8_t *const priv[4], const uint8_t *const pub[4], unsigned n)
 {
     uint8_t ikm[5 * SECMSG__KEY_BYTES];
     uint8_t okm[sizeof *o];
@@ -88,7 +78,7 @@ int secmsg_session_initiate(secmsg_session **out, const secmsg_identity *self,
 
     secmsg_session *s = NULL;
     secmsg__idpub remote;
-    x3dh_out o;
+    secmsg__x3dh_out o;
     uint8_t ek_sk[SECMSG__KEY_BYTES], ek_pk[SECMSG__KEY_BYTES];
     const uint8_t *spk = b->signed_prekey->pub.data;
     const uint8_t *otk = b->one_time_prekey ? b->one_time_prekey->pub.data : NULL;
@@ -105,7 +95,7 @@ int secmsg_session_initiate(secmsg_session **out, const secmsg_identity *self,
     secmsg__dh_keypair(ek_sk, ek_pk);
     const uint8_t *priv[4] = {self->dh_sk, ek_sk, ek_sk, ek_sk};
     const uint8_t *pub[4] = {spk, remote.dh_pub, spk, otk};
-    rc = x3dh(&o, priv, pub, otk ? 4U : 3U);
+    rc = secmsg__x3dh(&o, priv, pub, otk ? 4U : 3U);
     if (rc != SECMSG_OK)
         goto out;
 
@@ -204,7 +194,7 @@ int secmsg_session_accept(secmsg_session **out, const secmsg_identity *self,
 
     secmsg_session *s = NULL;
     secmsg__idpub remote;
-    x3dh_out o;
+    secmsg__x3dh_out o;
     const Secmsg__Wire__PrekeyInfo *pi = m->prekey;
     const secmsg__prekey *spk = NULL, *otk = NULL;
     if (pi == NULL) {
@@ -227,7 +217,7 @@ int secmsg_session_accept(secmsg_session **out, const secmsg_identity *self,
     const uint8_t *ek = pi->ephemeral.data;
     const uint8_t *priv[4] = {spk->priv, self->dh_sk, spk->priv, otk ? otk->priv : NULL};
     const uint8_t *pub[4] = {remote.dh_pub, ek, ek, ek};
-    rc = x3dh(&o, priv, pub, otk ? 4U : 3U);
+    rc = secmsg__x3dh(&o, priv, pub, otk ? 4U : 3U);
     if (rc != SECMSG_OK)
         goto out;
 
