@@ -17,7 +17,8 @@ static uint32_t rng_random(void)
 {
     uint8_t b[4];
     uint8_t nonce[crypto_stream_chacha20_ietf_NONCEBYTES] = {0};
-    memcpy(nonce, &rng_draw, sizeof rng_draw);
+    for (unsigned i = 0; i < 4; i++)
+        nonce[i] = (uint8_t)(rng_draw >> (8 * i));
     rng_draw++;
     crypto_stream_chacha20_ietf(b, sizeof b, nonce, rng_key);
     return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;

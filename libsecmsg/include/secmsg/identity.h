@@ -74,8 +74,9 @@ SECMSG_API int secmsg_identity_serialize(const secmsg_identity *id, uint8_t *out
                                          size_t out_cap, size_t *out_len);
 
 /**
- * Restores an identity serialized by secmsg_identity_serialize(). The public
- * keys are recomputed from the private ones and must match.
+ * Restores an identity serialized by secmsg_identity_serialize(). Only the
+ * two private seeds are stored; the public keys and the binding signature
+ * are recomputed from them.
  * Errors: INVALID_ARG, MALFORMED, VERSION, CRYPTO, NOMEM.
  */
 SECMSG_API int secmsg_identity_deserialize(secmsg_identity **out, const uint8_t *in,

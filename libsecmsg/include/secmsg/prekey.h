@@ -56,7 +56,8 @@ SECMSG_API size_t secmsg_prekeys_count(const secmsg_prekeys *pk);
  * Replaces the signed prekey with a fresh one numbered `signed_prekey_id`.
  * The previous signed prekey is kept so initial messages already in flight
  * still work, until the next rotation.
- * Errors: INVALID_ARG (0, or equal to the current id), NOMEM.
+ * Ids should increase; reusing the current or the previous id is refused.
+ * Errors: INVALID_ARG (0, the current or previous id, wrong identity).
  */
 SECMSG_API int secmsg_prekeys_rotate_signed(secmsg_prekeys *pk, const secmsg_identity *id,
                                             uint32_t signed_prekey_id);

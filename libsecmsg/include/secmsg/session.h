@@ -73,7 +73,7 @@ SECMSG_API int secmsg_session_initiate(secmsg_session **out, const secmsg_identi
  * plaintext is in pt[0..*pt_len). On any failure nothing changes: no session,
  * no prekey consumed, *pt_len = 0.
  * Errors: INVALID_ARG, MALFORMED, VERSION, SIGNATURE, UNKNOWN_PREKEY,
- * DECRYPT, TOO_FAR, CRYPTO, NOMEM, BUFFER_TOO_SMALL (pt_cap < msg_len is
+ * DECRYPT, TOO_FAR, CRYPTO, NOMEM, BUFFER_TOO_SMALL (pt_cap >= msg_len is
  * always enough; *pt_len = size needed).
  */
 SECMSG_API int secmsg_session_accept(secmsg_session **out, const secmsg_identity *self,
@@ -91,11 +91,11 @@ SECMSG_API void secmsg_session_free(secmsg_session *s);
 SECMSG_API size_t secmsg_session_ciphertext_len(const secmsg_session *s, size_t pt_len);
 
 /**
- * Encrypts pt (pt_len may be 0) into out. Advances the sending chain only on
- * success. Errors: INVALID_ARG (pt_len > SECMSG_MAX_PLAINTEXT), STATE (the
- * session cannot send yet: the responder before any DH ratchet; never
- * happens with the accept flow), BUFFER_TOO_SMALL (then *out_len = size
- * needed), NOMEM.
+ * Encrypts pt (pt_len may be 0) into out; pt and out must not overlap.
+ * Advances the sending chain only on success. Errors: INVALID_ARG (NULL, or
+ * pt_len > SECMSG_MAX_PLAINTEXT), STATE (the session cannot send: no sending
+ * chain yet, which the accept flow never produces, or 2^32-1 messages sent
+ * in one chain), BUFFER_TOO_SMALL (then *out_len = size needed).
  */
 SECMSG_API int secmsg_session_encrypt(secmsg_session *s, uint8_t *out, size_t out_cap,
                                       size_t *out_len, const uint8_t *pt, size_t pt_len);
@@ -107,9 +107,13 @@ SECMSG_API int secmsg_session_encrypt(secmsg_session *s, uint8_t *out, size_t ou
  *   MALFORMED  - bytes do not parse / violate limits (truncated, bad lengths)
  *   VERSION    - a protocol version we do not speak
  *   DECRYPT    - header or body fails authentication (tampered, other session)
- *   DUPLICATE  - the message was already decrypted (replay)
+ *   DUPLICATE  - the message was already decrypted (replay), or its key
+ *                was evicted from the skipped-key store (see the limits)
  *   TOO_FAR    - more than SECMSG_MAX_SKIP messages skipped in one chain
+ *   CRYPTO     - the peer's new ratchet key is invalid (low-order point)
  *   BUFFER_TOO_SMALL, INVALID_ARG, NOMEM
+ * A replay of a message from a chain of which no keys are kept any more
+ * cannot be told apart from a forgery and gives DECRYPT.
  */
 SECMSG_API int secmsg_session_decrypt(secmsg_session *s, uint8_t *pt, size_t pt_cap,
                                       size_t *pt_len, const uint8_t *msg, size_t msg_len);

@@ -102,6 +102,7 @@ int secmsg_prekeys_rotate_signed(secmsg_prekeys *pk, const secmsg_identity *id,
                                  uint32_t signed_prekey_id)
 {
     if (pk == NULL || id == NULL || signed_prekey_id == 0 || signed_prekey_id == pk->spk.id ||
+        signed_prekey_id == pk->prev_spk.id ||
         sodium_memcmp(pk->owner_sign_pub, id->pub.sign_pub, SECMSG__KEY_BYTES) != 0)
         return SECMSG_E_INVALID_ARG;
     pk->prev_spk = pk->spk;

@@ -151,7 +151,8 @@ static int check_message(const Secmsg__Wire__Message *m)
     if (rc != SECMSG_OK)
         return rc;
     if (!has_len(m->has_header, m->header, SECMSG__HEADER_BYTES) || !m->has_body ||
-        m->body.len < SECMSG__TAG_BYTES || m->body.data == NULL)
+        m->body.len < SECMSG__TAG_BYTES || m->body.data == NULL ||
+        m->body.len - SECMSG__TAG_BYTES > SECMSG__MAX_PLAINTEXT)
         return SECMSG_E_MALFORMED;
     if (m->prekey != NULL)
         return secmsg__wire_check_prekey_info(m->prekey);
