@@ -37,6 +37,12 @@ typedef struct secmsg_session secmsg_session;
 #define SECMSG_MAX_SKIP 1000U
 /** Most skipped message keys a session keeps in all; oldest are evicted. */
 #define SECMSG_MAX_SKIPPED_TOTAL 2000U
+/**
+ * Most chains whose skipped keys are kept; when a 33rd chain leaves keys
+ * behind, all keys of the oldest such chain are evicted. Bounds the header
+ * trial decryptions per incoming message.
+ */
+#define SECMSG_MAX_SKIPPED_CHAINS 32U
 
 SECMSG_API size_t secmsg_max_plaintext(void);
 

@@ -12,8 +12,6 @@
 #include "secmsg/session.h"
 #include "wire/codec.h"
 
-/* Most distinct chains with skipped keys kept; the oldest chain is evicted. */
-#define SECMSG__MAX_SKIPPED_CHAINS 32U
 
 /* The public half of an identity, fixed-size. */
 typedef struct secmsg__idpub {

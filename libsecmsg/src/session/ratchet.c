@@ -244,7 +244,7 @@ static void skipped_commit(secmsg_session *s, const pending_keys *pk)
     uint32_t chains = 0;
     for (uint32_t i = 0; i < s->n_skipped; i += run_length(s, i))
         chains++;
-    while (chains-- > SECMSG__MAX_SKIPPED_CHAINS)
+    while (chains-- > SECMSG_MAX_SKIPPED_CHAINS)
         skipped_remove(s, 0, run_length(s, 0));
 }
 

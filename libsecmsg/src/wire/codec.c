@@ -90,6 +90,29 @@ static int has_len(protobuf_c_boolean has, ProtobufCBinaryData b, size_t len)
     return has && b.len == len && b.data != NULL;
 }
 
+/*
+ * X25519 public keys must be canonical: bit 255 clear and the value below
+ * 2^255 - 19. X25519 ignores bit 255 and reduces the rest, so without this
+ * check a key (and a message carrying it outside any AEAD) would have more
+ * than one encoding.
+ */
+static int x25519_canonical(const uint8_t k[SECMSG__KEY_BYTES])
+{
+    if (k[31] & 0x80U)
+        return 0;
+    if (k[31] != 0x7fU)
+        return 1;
+    for (unsigned i = 30; i >= 1; i--)
+        if (k[i] != 0xffU)
+            return 1;
+    return k[0] < 0xedU;
+}
+
+static int has_x25519(protobuf_c_boolean has, ProtobufCBinaryData b)
+{
+    return has_len(has, b, SECMSG__KEY_BYTES) && x25519_canonical(b.data);
+}
+
 static int check_version(protobuf_c_boolean has, uint32_t v)
 {
     if (!has)
@@ -105,7 +128,7 @@ int secmsg__wire_check_identity_public(const Secmsg__Wire__IdentityPublic *m)
     if (rc != SECMSG_OK)
         return rc;
     if (!has_len(m->has_sign_pub, m->sign_pub, SECMSG__KEY_BYTES) ||
-        !has_len(m->has_dh_pub, m->dh_pub, SECMSG__KEY_BYTES) ||
+        !has_x25519(m->has_dh_pub, m->dh_pub) ||
         !has_len(m->has_dh_sig, m->dh_sig, SECMSG__SIG_BYTES))
         return SECMSG_E_MALFORMED;
     return SECMSG_OK;
@@ -118,7 +141,7 @@ int secmsg__wire_check_prekey_info(const Secmsg__Wire__PrekeyInfo *m)
     int rc = secmsg__wire_check_identity_public(m->identity);
     if (rc != SECMSG_OK)
         return rc;
-    if (!has_len(m->has_ephemeral, m->ephemeral, SECMSG__KEY_BYTES) ||
+    if (!has_x25519(m->has_ephemeral, m->ephemeral) ||
         !m->has_signed_prekey_id || m->signed_prekey_id == 0 ||
         (m->has_one_time_prekey_id && m->one_time_prekey_id == 0))
         return SECMSG_E_MALFORMED;
@@ -135,12 +158,12 @@ static int check_bundle(const Secmsg__Wire__PrekeyBundle *m)
         return rc;
     const Secmsg__Wire__SignedPrekey *spk = m->signed_prekey;
     if (spk == NULL || !spk->has_id || spk->id == 0 ||
-        !has_len(spk->has_pub, spk->pub, SECMSG__KEY_BYTES) ||
+        !has_x25519(spk->has_pub, spk->pub) ||
         !has_len(spk->has_sig, spk->sig, SECMSG__SIG_BYTES))
         return SECMSG_E_MALFORMED;
     const Secmsg__Wire__OneTimePrekey *otk = m->one_time_prekey;
     if (otk != NULL && (!otk->has_id || otk->id == 0 ||
-                        !has_len(otk->has_pub, otk->pub, SECMSG__KEY_BYTES)))
+                        !has_x25519(otk->has_pub, otk->pub)))
         return SECMSG_E_MALFORMED;
     return SECMSG_OK;
 }
@@ -231,6 +254,35 @@ static int check_prekey_set(const Secmsg__Wire__PrekeySet *m)
 
 /* ---- decoders ---- */
 
+/* Whether m or any message nested in it carries fields we do not know. */
+static int has_unknown_fields(const ProtobufCMessage *m)
+{
+    if (m->n_unknown_fields != 0)
+        return 1;
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    const uint8_t *base = (const uint8_t *)m;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+            continue;
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t n;
+            ProtobufCMessage *const *arr;
+            memcpy(&n, base + f->quantifier_offset, sizeof n);
+            memcpy(&arr, base + f->offset, sizeof arr);
+            for (size_t j = 0; j < n; j++)
+                if (has_unknown_fields(arr[j]))
+                    return 1;
+        } else {
+            const ProtobufCMessage *sub;
+            memcpy(&sub, base + f->offset, sizeof sub);
+            if (sub != NULL && has_unknown_fields(sub))
+                return 1;
+        }
+    }
+    return 0;
+}
+
 /*
  * One decoder body for every message type: bound the size, unpack, check.
  * The unpack function pointer and free use the protobuf-c descriptor.
@@ -246,6 +298,15 @@ static int decode(ProtobufCMessage **out, const ProtobufCMessageDescriptor *desc
     if (m == NULL)
         return SECMSG_E_MALFORMED;
     int rc = check(m);
+    /*
+     * Only the canonical encoding is accepted: no unknown fields and no
+     * repeated or padded fields, i.e. re-encoding gives exactly `len` bytes.
+     * Every accepted input then has one encoding, so outer bytes that no AEAD
+     * covers (prekey info, versions) cannot be varied without detection.
+     */
+    if (rc == SECMSG_OK &&
+        (has_unknown_fields(m) || protobuf_c_message_get_packed_size(m) != len))
+        rc = SECMSG_E_MALFORMED;
     if (rc != SECMSG_OK) {
         protobuf_c_message_free_unpacked(m, alloc);
         return rc;

@@ -27,7 +27,7 @@
 
 /* Input size limits, checked before unpacking. */
 #define SECMSG__MAX_IDENTITY_BYTES 256U
-#define SECMSG__MAX_BUNDLE_BYTES 512U
+#define SECMSG__MAX_BUNDLE_BYTES 320U /* = SECMSG_PREKEY_BUNDLE_MAX_BYTES */
 #define SECMSG__MAX_PLAINTEXT ((size_t)2U * 1024U * 1024U) /* = SECMSG_MAX_PLAINTEXT */
 #define SECMSG__MAX_MESSAGE_BYTES ((size_t)2U * 1024U * 1024U + 1024U)
 #define SECMSG__MAX_STATE_BYTES ((size_t)256U * 1024U)
