@@ -13,6 +13,13 @@
 #include "wire/codec.h"
 
 
+/* The codec's copies of the public limits (it does not include the public headers). */
+_Static_assert(SECMSG__MAX_PLAINTEXT == SECMSG_MAX_PLAINTEXT, "plaintext limit");
+_Static_assert(SECMSG__MAX_ONE_TIME_PREKEYS == SECMSG_MAX_ONE_TIME_PREKEYS, "prekey limit");
+_Static_assert(SECMSG__MAX_SKIPPED_TOTAL == SECMSG_MAX_SKIPPED_TOTAL, "skipped-key cap");
+_Static_assert(SECMSG__MAX_SKIPPED_CHAINS == SECMSG_MAX_SKIPPED_CHAINS, "skipped-chain cap");
+_Static_assert(SECMSG__MAX_BUNDLE_BYTES == SECMSG_PREKEY_BUNDLE_MAX_BYTES, "bundle limit");
+
 /* The public half of an identity, fixed-size. */
 typedef struct secmsg__idpub {
     uint8_t sign_pub[SECMSG__KEY_BYTES];

@@ -211,17 +211,33 @@ static int check_session_state(const Secmsg__Wire__SessionState *m)
     if (m->pending != NULL && (secmsg__wire_check_prekey_info(m->pending) != SECMSG_OK ||
                                !m->initiator))
         return SECMSG_E_MALFORMED;
-    if (m->n_skipped_hk > m->n_skipped)
+    if (m->has_hkr != m->has_ckr)
+        return SECMSG_E_MALFORMED;
+    /*
+     * Skipped keys: at most the session caps, grouped in runs by chain in
+     * order (chain index 0, 0, 1, 1, 1, 2, ...), every chain used, and
+     * neighbouring chains with different header keys, so that the runs
+     * the ratchet sees are exactly the stored chains.
+     */
+    if (m->n_skipped > SECMSG__MAX_SKIPPED_TOTAL || m->n_skipped_hk > SECMSG__MAX_SKIPPED_CHAINS ||
+        m->n_skipped_hk > m->n_skipped || (m->n_skipped > 0) != (m->n_skipped_hk > 0))
         return SECMSG_E_MALFORMED;
     for (size_t i = 0; i < m->n_skipped_hk; i++)
-        if (m->skipped_hk[i].len != SECMSG__KEY_BYTES)
+        if (m->skipped_hk[i].len != SECMSG__KEY_BYTES ||
+            (i > 0 && memcmp(m->skipped_hk[i].data, m->skipped_hk[i - 1].data,
+                             SECMSG__KEY_BYTES) == 0))
             return SECMSG_E_MALFORMED;
+    uint32_t chain = 0;
     for (size_t i = 0; i < m->n_skipped; i++) {
         const Secmsg__Wire__SkippedKey *k = m->skipped[i];
-        if (k == NULL || !k->has_chain || k->chain >= m->n_skipped_hk || !k->has_n ||
-            !has_len(k->has_mk, k->mk, SECMSG__MK_BYTES))
+        if (k == NULL || !k->has_chain || !k->has_n ||
+            !has_len(k->has_mk, k->mk, SECMSG__MK_BYTES) ||
+            (k->chain != chain && k->chain != chain + 1) || (i == 0 && k->chain != 0))
             return SECMSG_E_MALFORMED;
+        chain = k->chain;
     }
+    if (m->n_skipped > 0 && chain + 1 != m->n_skipped_hk)
+        return SECMSG_E_MALFORMED;
     return SECMSG_OK;
 }
 

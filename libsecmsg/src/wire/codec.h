@@ -33,6 +33,8 @@
 #define SECMSG__MAX_STATE_BYTES ((size_t)256U * 1024U)
 #define SECMSG__MAX_PREKEY_SET_BYTES ((size_t)128U * 1024U)
 #define SECMSG__MAX_ONE_TIME_PREKEYS 1000U /* = SECMSG_MAX_ONE_TIME_PREKEYS */
+#define SECMSG__MAX_SKIPPED_TOTAL 2000U    /* = SECMSG_MAX_SKIPPED_TOTAL */
+#define SECMSG__MAX_SKIPPED_CHAINS 32U     /* = SECMSG_MAX_SKIPPED_CHAINS */
 
 /*
  * A bump allocator for protobuf-c: small unpacks live in a caller-provided
