@@ -134,13 +134,17 @@ static json_t *send(secmsg_session *from, const char *who, msg *m, const char *t
     json_t *j = json_object();
     SET(j, "from", json_string(who));
     SET(j, "plaintext", json_string(text));
-    SET(j, "sender_ratchet_priv", hex(from->r.dhs_sk, 32));
-    SET(j, "n", json_integer(from->r.ns));
-    SET(j, "pn", json_integer(from->r.pn));
+    uint8_t before[32];
+    memcpy(before, from->r.dhs_sk, 32);
     m->text = text;
     if (secmsg_session_encrypt(from, m->wire, sizeof m->wire, &m->len, (const uint8_t *)text,
                                strlen(text)) != SECMSG_OK)
         return NULL;
+    /* A first send after a received DH step draws a new ratchet key. */
+    SET(j, "sender_ratchet_priv", hex(from->r.dhs_sk, 32));
+    SET(j, "sender_new_ratchet_key", json_boolean(memcmp(before, from->r.dhs_sk, 32) != 0));
+    SET(j, "n", json_integer(from->r.ns - 1));
+    SET(j, "pn", json_integer(from->r.pn));
     SET(j, "wire", hex(m->wire, m->len));
     return j;
 }
@@ -148,16 +152,13 @@ static json_t *send(secmsg_session *from, const char *who, msg *m, const char *t
 /* Decrypts m on `to` and records the delivery; returns 0 on success. */
 static int deliver(secmsg_session *to, const msg *m, json_t *order, const char *label)
 {
-    uint8_t before[32], pt[512];
+    uint8_t pt[512];
     size_t n;
-    memcpy(before, to->r.dhs_sk, 32);
     if (secmsg_session_decrypt(to, pt, sizeof pt, &n, m->wire, m->len) != SECMSG_OK ||
         n != strlen(m->text) || memcmp(pt, m->text, n) != 0)
         return -1;
     json_t *d = json_object();
     SET(d, "message", json_string(label));
-    if (memcmp(before, to->r.dhs_sk, 32) != 0)
-        SET(d, "receiver_new_ratchet_priv", hex(to->r.dhs_sk, 32));
     json_array_append_new(order, d);
     return 0;
 }
@@ -239,7 +240,6 @@ json_t *vectors_build(void)
     json_t *d = json_object();
     SET(d, "message", json_string("a1"));
     SET(d, "accept", json_true());
-    SET(d, "receiver_new_ratchet_priv", hex(sb->r.dhs_sk, 32));
     json_array_append_new(order, d);
     if (deliver(sb, &a0, order, "a0"))
         goto out;

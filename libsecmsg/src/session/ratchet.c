@@ -117,20 +117,33 @@ size_t secmsg__ratchet_ciphertext_len(const secmsg_session *s, size_t pt_len)
 int secmsg__ratchet_encrypt(secmsg_session *s, uint8_t *out, size_t cap, size_t *out_len,
                             const uint8_t *pt, size_t pt_len)
 {
-    secmsg__ratchet *r = &s->r;
-    if (!r->has_cks || r->ns == UINT32_MAX)
+    if ((!s->r.has_cks && !s->r.has_dhr) || s->r.ns == UINT32_MAX)
         return SECMSG_E_STATE;
     size_t need = secmsg__ratchet_ciphertext_len(s, pt_len);
     *out_len = need;
     if (out == NULL || cap < need)
         return SECMSG_E_BUFFER_TOO_SMALL;
 
+    /* Work on a copy; it replaces the state only once the message is written. */
+    secmsg__ratchet t = s->r;
+    secmsg__ratchet *r = &t;
     uint8_t mk[MK_FULL];
-    uint8_t ck[SECMSG__KEY_BYTES];
     uint8_t hpt[SECMSG__HEADER_PT_BYTES];
     uint8_t bad[2 * SECMSG__KEY_BYTES + SECMSG__HEADER_BYTES];
-    memcpy(ck, r->cks, sizeof ck);
-    chain_step(mk, ck);
+    int rc = SECMSG_OK;
+    /*
+     * The sending half of a DH ratchet step is taken lazily, at the first
+     * send after the receiving half (see secmsg__ratchet_decrypt): a fresh
+     * ratchet key pair, then RK, CKs, NHKs = KDF_RK(RK, DH(DHs, DHr)).
+     */
+    if (!r->has_cks) {
+        secmsg__dh_keypair(r->dhs_sk, r->dhs_pk);
+        rc = secmsg__kdf_rk(r->rk, r->cks, r->nhks, r->dhs_sk, r->dhr);
+        if (rc != SECMSG_OK)
+            goto out;
+        r->has_cks = true;
+    }
+    chain_step(mk, r->cks);
 
     uint8_t *p = out;
     *p++ = TAG_VERSION;
@@ -164,11 +177,12 @@ int secmsg__ratchet_encrypt(secmsg_session *s, uint8_t *out, size_t cap, size_t 
         p += secmsg__wire__prekey_info__pack(&pi, p);
     }
 
-    memcpy(r->cks, ck, sizeof ck);
     r->ns++;
+    s->r = t;
+out:
+    sodium_memzero(&t, sizeof t);
     sodium_memzero(mk, sizeof mk);
-    sodium_memzero(ck, sizeof ck);
-    return SECMSG_OK;
+    return rc;
 }
 
 /* ---- skipped keys ---- */
@@ -341,12 +355,11 @@ int secmsg__ratchet_decrypt(secmsg_session *s, uint8_t *pt, size_t cap, size_t *
             memcpy(t.hks, t.nhks, SECMSG__KEY_BYTES);
             memcpy(t.hkr, t.nhkr, SECMSG__KEY_BYTES);
             memcpy(t.dhr, hpt, SECMSG__KEY_BYTES);
-            t.has_hks = t.has_hkr = t.has_dhr = t.has_ckr = t.has_cks = true;
+            t.has_hks = t.has_hkr = t.has_dhr = t.has_ckr = true;
+            /* Receiving half only; the sending half waits for our next send. */
+            t.has_cks = false;
+            sodium_memzero(t.cks, sizeof t.cks);
             rc = secmsg__kdf_rk(t.rk, t.ckr, t.nhkr, t.dhs_sk, t.dhr);
-        }
-        if (rc == SECMSG_OK) {
-            secmsg__dh_keypair(t.dhs_sk, t.dhs_pk);
-            rc = secmsg__kdf_rk(t.rk, t.cks, t.nhks, t.dhs_sk, t.dhr);
         }
         if (rc == SECMSG_OK)
             rc = skip_until(&pk, t.ckr, &t.nr, n, t.hkr);

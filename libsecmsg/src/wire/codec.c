@@ -205,8 +205,13 @@ static int check_session_state(const Secmsg__Wire__SessionState *m)
     rc = secmsg__wire_check_identity_public(m->remote);
     if (rc != SECMSG_OK)
         return rc;
-    /* A sending chain needs its header key; a receiving chain needs DHr and HKr. */
-    if (m->has_cks != m->has_hks || (m->has_ckr && (!m->has_hkr || !m->has_dhr)))
+    /*
+     * A sending chain needs its header key; without one, DHr must be known
+     * so the first send can take the sending half of the DH ratchet. A
+     * receiving chain needs DHr and HKr.
+     */
+    if ((m->has_cks && !m->has_hks) || (!m->has_cks && !m->has_dhr) ||
+        (m->has_ckr && (!m->has_hkr || !m->has_dhr)))
         return SECMSG_E_MALFORMED;
     if (m->pending != NULL && (secmsg__wire_check_prekey_info(m->pending) != SECMSG_OK ||
                                !m->initiator))
