@@ -54,10 +54,31 @@ int secmsg__x3dh(secmsg__x3dh_out *o, const uint8_t *const priv[4], const uint8_
     return rc;
 }
 
-static void set_ad(secmsg_session *s, const uint8_t initiator[32], const uint8_t responder[32])
+/* AD = IKs(initiator) || IKs(responder), from the role and the two identities. */
+static void set_ad(secmsg_session *s)
 {
-    memcpy(s->ad, initiator, SECMSG__KEY_BYTES);
-    memcpy(s->ad + SECMSG__KEY_BYTES, responder, SECMSG__KEY_BYTES);
+    const uint8_t *local = s->local_sign_pub, *remote = s->remote.sign_pub;
+    memcpy(s->ad, s->initiator ? local : remote, SECMSG__KEY_BYTES);
+    memcpy(s->ad + SECMSG__KEY_BYTES, s->initiator ? remote : local, SECMSG__KEY_BYTES);
+}
+
+/* Runs X3DH and creates the session shell both roles share. */
+static int session_from_x3dh(secmsg_session **out, secmsg__x3dh_out *o, bool initiator,
+                             const secmsg_identity *self, const secmsg__idpub *remote,
+                             const uint8_t *const priv[4], const uint8_t *const pub[4], unsigned n)
+{
+    int rc = secmsg__x3dh(o, priv, pub, n);
+    if (rc != SECMSG_OK)
+        return rc;
+    secmsg_session *s = session_alloc();
+    if (s == NULL)
+        return SECMSG_E_NOMEM;
+    s->initiator = initiator;
+    memcpy(s->local_sign_pub, self->pub.sign_pub, SECMSG__KEY_BYTES);
+    s->remote = *remote;
+    set_ad(s);
+    *out = s;
+    return SECMSG_OK;
 }
 
 int secmsg_session_initiate(secmsg_session **out, const secmsg_identity *self,
@@ -95,18 +116,9 @@ int secmsg_session_initiate(secmsg_session **out, const secmsg_identity *self,
     secmsg__dh_keypair(ek_sk, ek_pk);
     const uint8_t *priv[4] = {self->dh_sk, ek_sk, ek_sk, ek_sk};
     const uint8_t *pub[4] = {spk, remote.dh_pub, spk, otk};
-    rc = secmsg__x3dh(&o, priv, pub, otk ? 4U : 3U);
+    rc = session_from_x3dh(&s, &o, true, self, &remote, priv, pub, otk ? 4U : 3U);
     if (rc != SECMSG_OK)
         goto out;
-
-    if ((s = session_alloc()) == NULL) {
-        rc = SECMSG_E_NOMEM;
-        goto out;
-    }
-    s->initiator = true;
-    set_ad(s, self->pub.sign_pub, remote.sign_pub);
-    memcpy(s->local_sign_pub, self->pub.sign_pub, SECMSG__KEY_BYTES);
-    s->remote = remote;
     secmsg__ratchet *r = &s->r;
     secmsg__dh_keypair(r->dhs_sk, r->dhs_pk);
     memcpy(r->dhr, spk, SECMSG__KEY_BYTES);
@@ -217,18 +229,9 @@ int secmsg_session_accept(secmsg_session **out, const secmsg_identity *self,
     const uint8_t *ek = pi->ephemeral.data;
     const uint8_t *priv[4] = {spk->priv, self->dh_sk, spk->priv, otk ? otk->priv : NULL};
     const uint8_t *pub[4] = {remote.dh_pub, ek, ek, ek};
-    rc = secmsg__x3dh(&o, priv, pub, otk ? 4U : 3U);
+    rc = session_from_x3dh(&s, &o, false, self, &remote, priv, pub, otk ? 4U : 3U);
     if (rc != SECMSG_OK)
         goto out;
-
-    if ((s = session_alloc()) == NULL) {
-        rc = SECMSG_E_NOMEM;
-        goto out;
-    }
-    s->initiator = false;
-    set_ad(s, remote.sign_pub, self->pub.sign_pub);
-    memcpy(s->local_sign_pub, self->pub.sign_pub, SECMSG__KEY_BYTES);
-    s->remote = remote;
     memcpy(s->r.dhs_sk, spk->priv, SECMSG__KEY_BYTES);
     memcpy(s->r.dhs_pk, spk->pub, SECMSG__KEY_BYTES);
     memcpy(s->r.rk, o.sk, SECMSG__KEY_BYTES);
@@ -443,10 +446,7 @@ int secmsg_session_deserialize(secmsg_session **out, const uint8_t *in, size_t i
     rc = secmsg__idpub_from_wire(&s->remote, st->remote);
     if (rc != SECMSG_OK)
         goto out;
-    if (s->initiator)
-        set_ad(s, s->local_sign_pub, s->remote.sign_pub);
-    else
-        set_ad(s, s->remote.sign_pub, s->local_sign_pub);
+    set_ad(s);
     copy_key(r->rk, 1, st->rk);
     copy_key(r->dhs_sk, 1, st->dhs_priv);
     copy_key(r->nhks, 1, st->nhks);
