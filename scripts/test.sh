@@ -47,9 +47,9 @@ if command -v clang >/dev/null && [ "${SECMSG_SKIP_FUZZ:-0}" != 1 ]; then
       -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
   fi
   ninja -C build-fuzz >/dev/null
-  for f in build-fuzz/fuzz/fuzz-*; do
+  for f in build-fuzz/fuzz/fuzz_*; do
     [ -x "$f" ] || continue
-    name=${f##*/fuzz-}
+    name=${f##*/fuzz_}
     work=$(mktemp -d)
     if "$f" -max_total_time="${SECMSG_FUZZ_SECONDS:-15}" -max_len=4096 "$work" \
          "fuzz/corpus/$name" >"$work.log" 2>&1; then

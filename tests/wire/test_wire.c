@@ -534,3 +534,49 @@ Test(wire, session_skipped_key_limit)
     expect(K_SESSION, &st, SECMSG_E_MALFORMED, 0, "one skipped key too many");
     t_bytes_free(&st);
 }
+
+/* Regression (fuzz finding): a stored session whose skipped-key table holds
+ * the same (chain, n) twice let a replayed message decrypt twice. Such a
+ * state, and one with a header key stored twice, is MALFORMED. */
+Test(wire, session_duplicate_skipped_keys)
+{
+    uint8_t hk[32], mk[44];
+    memset(hk, 0x3A, sizeof hk);
+    memset(mk, 0x5C, sizeof mk);
+    t_bytes sk = t_bytes_copy(NULL, 0);
+    t_pb_add_varint(&sk, 1, 0);
+    t_pb_add_varint(&sk, 2, 7);
+    t_pb_add_bytes(&sk, 3, mk, sizeof mk);
+
+    t_bytes once = t_bytes_copy(F.sample[K_SESSION].data, F.sample[K_SESSION].len);
+    t_pb_add_bytes(&once, 17, hk, sizeof hk);
+    t_pb_add_bytes(&once, 18, sk.data, sk.len);
+    expect(K_SESSION, &once, SECMSG_OK, 0, "one skipped key");
+
+    t_bytes twice = t_bytes_copy(once.data, once.len);
+    t_pb_add_bytes(&twice, 18, sk.data, sk.len);
+    expect(K_SESSION, &twice, SECMSG_E_MALFORMED, 0, "the same skipped key twice");
+
+    t_bytes two_hk = t_bytes_copy(once.data, once.len);
+    t_pb_add_bytes(&two_hk, 17, hk, sizeof hk);
+    t_bytes sk1 = t_bytes_copy(NULL, 0);
+    t_pb_add_varint(&sk1, 1, 1);
+    t_pb_add_varint(&sk1, 2, 8);
+    t_pb_add_bytes(&sk1, 3, mk, sizeof mk);
+    t_pb_add_bytes(&two_hk, 18, sk1.data, sk1.len);
+    expect(K_SESSION, &two_hk, SECMSG_E_MALFORMED, 0, "one header key stored for two chains");
+    t_bytes_free(&sk), t_bytes_free(&sk1), t_bytes_free(&once), t_bytes_free(&twice),
+        t_bytes_free(&two_hk);
+}
+
+/* Regression (fuzz finding): a valid identity public with a field repeated
+ * (here `version` again, 138 bytes) passed verification. Only the canonical
+ * encoding is accepted, so every identity has exactly one byte form. */
+Test(wire, identity_repeated_field)
+{
+    t_bytes b = t_bytes_copy(F.sample[K_ID_PUB].data, F.sample[K_ID_PUB].len);
+    t_pb_add_varint(&b, 1, SECMSG_PROTOCOL_VERSION);
+    cr_assert_eq(b.len, SECMSG_IDENTITY_PUBLIC_BYTES + 2U);
+    expect(K_ID_PUB, &b, SECMSG_E_MALFORMED, 0, "identity public with version repeated");
+    t_bytes_free(&b);
+}

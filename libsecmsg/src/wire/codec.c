@@ -227,17 +227,21 @@ static int check_session_state(const Secmsg__Wire__SessionState *m)
     if (m->n_skipped > SECMSG__MAX_SKIPPED_TOTAL || m->n_skipped_hk > SECMSG__MAX_SKIPPED_CHAINS ||
         m->n_skipped_hk > m->n_skipped || (m->n_skipped > 0) != (m->n_skipped_hk > 0))
         return SECMSG_E_MALFORMED;
-    for (size_t i = 0; i < m->n_skipped_hk; i++)
-        if (m->skipped_hk[i].len != SECMSG__KEY_BYTES ||
-            (i > 0 && memcmp(m->skipped_hk[i].data, m->skipped_hk[i - 1].data,
-                             SECMSG__KEY_BYTES) == 0))
+    for (size_t i = 0; i < m->n_skipped_hk; i++) {
+        if (m->skipped_hk[i].len != SECMSG__KEY_BYTES)
             return SECMSG_E_MALFORMED;
+        for (size_t j = 0; j < i; j++)
+            if (memcmp(m->skipped_hk[i].data, m->skipped_hk[j].data, SECMSG__KEY_BYTES) == 0)
+                return SECMSG_E_MALFORMED;
+    }
+    /* Within a chain, message numbers strictly increase: no key is stored twice. */
     uint32_t chain = 0;
     for (size_t i = 0; i < m->n_skipped; i++) {
         const Secmsg__Wire__SkippedKey *k = m->skipped[i];
         if (k == NULL || !k->has_chain || !k->has_n ||
             !has_len(k->has_mk, k->mk, SECMSG__MK_BYTES) ||
-            (k->chain != chain && k->chain != chain + 1) || (i == 0 && k->chain != 0))
+            (k->chain != chain && k->chain != chain + 1) || (i == 0 && k->chain != 0) ||
+            (i > 0 && k->chain == chain && k->n <= m->skipped[i - 1]->n))
             return SECMSG_E_MALFORMED;
         chain = k->chain;
     }
