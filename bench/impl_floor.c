@@ -266,11 +266,34 @@ static int x3dh(uint8_t out[96], const uint8_t *dh_pairs[8])
     return BENCH_OK;
 }
 
+/*
+ * Either side's session from X3DH over dh_pairs: rk = SK, HKa and NHKb into
+ * the party's fields for them (initiator: hks and nhkr; responder: nhkr and
+ * nhks), counters at 0, no receiving header key yet, AD = initiator's and
+ * responder's signing keys.
+ */
+static int session_start(party *p, const uint8_t *dh_pairs[8], uint8_t hk_a[KEY_BYTES],
+                         uint8_t nhk_b[KEY_BYTES], const uint8_t *ad_initiator,
+                         const uint8_t *ad_responder)
+{
+    uint8_t sk[96];
+    if (x3dh(sk, dh_pairs) != BENCH_OK)
+        return BENCH_FAIL;
+    memcpy(p->rk, sk, KEY_BYTES);
+    memcpy(hk_a, sk + 32, KEY_BYTES);
+    memcpy(nhk_b, sk + 64, KEY_BYTES);
+    p->has_hkr = false;
+    p->ns = p->nr = p->pn = 0;
+    memcpy(p->ad, ad_initiator, KEY_BYTES);
+    memcpy(p->ad + KEY_BYTES, ad_responder, KEY_BYTES);
+    return BENCH_OK;
+}
+
 /* Initiator: bundle -> session -> first message (out, len + MSG_OVERHEAD). */
 static int floor_initiate(party *a, initial_info *info, const identity *self,
                           const responder_keys *bob, uint8_t *out, const uint8_t *pt, size_t len)
 {
-    uint8_t m[sizeof ctx_spk - 1 + 4 + KEY_BYTES], ek_sk[KEY_BYTES], sk[96];
+    uint8_t m[sizeof ctx_spk - 1 + 4 + KEY_BYTES], ek_sk[KEY_BYTES];
 
     if (identity_verify(&bob->id) != BENCH_OK)
         return BENCH_FAIL;
@@ -281,17 +304,9 @@ static int floor_initiate(party *a, initial_info *info, const identity *self,
     keygen(a->dhs_sk, a->dhs_pk);
     const uint8_t *pairs[8] = {self->dh_sk, bob->spk_pk, ek_sk, bob->id.dh_pk,
                                ek_sk,       bob->spk_pk, ek_sk, bob->opk_pk};
-    if (x3dh(sk, pairs) != BENCH_OK)
+    if (session_start(a, pairs, a->hks, a->nhkr, self->sign_pk, bob->id.sign_pk) != BENCH_OK)
         return BENCH_FAIL;
-
-    memcpy(a->rk, sk, KEY_BYTES);
-    memcpy(a->hks, sk + 32, KEY_BYTES);
-    memcpy(a->nhkr, sk + 64, KEY_BYTES);
-    a->has_hkr = false;
-    a->ns = a->nr = a->pn = 0;
     memcpy(a->dhr, bob->spk_pk, KEY_BYTES);
-    memcpy(a->ad, self->sign_pk, KEY_BYTES);
-    memcpy(a->ad + KEY_BYTES, bob->id.sign_pk, KEY_BYTES);
     if (kdf_rk(a, a->cks, a->nhks, a->dhs_sk, a->dhr) != BENCH_OK)
         return BENCH_FAIL;
     a->has_cks = true;
@@ -303,25 +318,16 @@ static int floor_initiate(party *a, initial_info *info, const identity *self,
 static int floor_accept(party *b, const responder_keys *self, const initial_info *info,
                         const uint8_t *msg, size_t msg_len, uint8_t *pt)
 {
-    uint8_t sk[96];
-
     if (identity_verify(info->sender) != BENCH_OK)
         return BENCH_FAIL;
     const uint8_t *pairs[8] = {self->spk_sk, info->sender->dh_pk, self->id.dh_sk, info->ek_pk,
                                self->spk_sk, info->ek_pk,         self->opk_sk,   info->ek_pk};
-    if (x3dh(sk, pairs) != BENCH_OK)
+    if (session_start(b, pairs, b->nhkr, b->nhks, info->sender->sign_pk, self->id.sign_pk) !=
+        BENCH_OK)
         return BENCH_FAIL;
-
-    memcpy(b->rk, sk, KEY_BYTES);
-    memcpy(b->nhkr, sk + 32, KEY_BYTES);
-    memcpy(b->nhks, sk + 64, KEY_BYTES);
-    b->has_hkr = false;
     b->has_cks = false;
-    b->ns = b->nr = b->pn = 0;
     memcpy(b->dhs_sk, self->spk_sk, KEY_BYTES);
     memcpy(b->dhs_pk, self->spk_pk, KEY_BYTES);
-    memcpy(b->ad, info->sender->sign_pk, KEY_BYTES);
-    memcpy(b->ad + KEY_BYTES, self->id.sign_pk, KEY_BYTES);
     return floor_decrypt(b, pt, msg, msg_len);
 }
 
@@ -331,168 +337,75 @@ typedef struct pair_ctx {
     party alice, bob;
     identity alice_id;
     responder_keys bob_keys;
-    uint8_t *pt, *msg, *out;
+    const uint8_t *pt;
+    uint8_t *msg, *out;
     size_t len;
-    bool b_to_a; /* ping-pong: direction of the next message */
-    bool checked;
 } pair_ctx;
 
-static void pair_free(pair_ctx *c)
+static void floor_pair_clear(void *pair)
 {
-    if (c == NULL)
-        return;
-    free(c->pt);
+    pair_ctx *c = pair;
     free(c->msg);
     free(c->out);
-    free(c);
 }
 
-static int send_one(pair_ctx *c, party *from, party *to)
+static int floor_transmit(void *pair, bool b_to_a, const uint8_t **got, size_t *got_len)
 {
+    pair_ctx *c = pair;
+    party *from = b_to_a ? &c->bob : &c->alice, *to = b_to_a ? &c->alice : &c->bob;
     if (floor_encrypt(from, c->msg, c->pt, c->len) != BENCH_OK ||
         floor_decrypt(to, c->out, c->msg, c->len + MSG_OVERHEAD) != BENCH_OK) {
         bench_error(NAME, "decrypt failed");
         return BENCH_FAIL;
     }
-    if (!c->checked) {
-        c->checked = true;
-        return bench_check_plaintext(NAME, c->pt, c->len, c->out, c->len);
-    }
+    *got = c->out;
+    *got_len = c->len;
     return BENCH_OK;
 }
 
-/* Alice and Bob with an established session: A->B (initial), B->A, A->B. */
-static pair_ctx *pair_new(size_t len)
+static int floor_setup(void *pair, const uint8_t **got, size_t *got_len)
 {
+    pair_ctx *c = pair;
     initial_info info;
-    pair_ctx *c = calloc(1, sizeof *c);
+    if (floor_initiate(&c->alice, &info, &c->alice_id, &c->bob_keys, c->msg, c->pt, c->len) !=
+            BENCH_OK ||
+        floor_accept(&c->bob, &c->bob_keys, &info, c->msg, c->len + MSG_OVERHEAD, c->out) !=
+            BENCH_OK) {
+        bench_error(NAME, "session setup failed");
+        return BENCH_FAIL;
+    }
+    *got = c->out;
+    *got_len = c->len;
+    return BENCH_OK;
+}
+
+/* Between setups: a fresh one-time prekey, as the responder would publish. */
+static int floor_setup_reset(void *pair)
+{
+    pair_ctx *c = pair;
+    keygen(c->bob_keys.opk_sk, c->bob_keys.opk_pk);
+    return BENCH_OK;
+}
+
+/* Alice's identity, Bob's identity and prekeys. */
+static int floor_pair_init(void *pair, const uint8_t *pt, size_t len)
+{
+    pair_ctx *c = pair;
     size_t cap = (len > BENCH_SMALL_MSG ? len : BENCH_SMALL_MSG) + MSG_OVERHEAD;
-    if (c == NULL)
-        return NULL;
+    c->pt = pt;
     c->len = len;
-    c->pt = bench_random_alloc(cap);
     c->msg = malloc(cap);
     c->out = malloc(cap);
-    if (c->pt == NULL || c->msg == NULL || c->out == NULL)
-        goto fail;
+    if (c->msg == NULL || c->out == NULL)
+        return BENCH_FAIL;
     identity_generate(&c->alice_id);
     responder_generate(&c->bob_keys);
-    if (floor_initiate(&c->alice, &info, &c->alice_id, &c->bob_keys, c->msg, c->pt, len) !=
-            BENCH_OK ||
-        floor_accept(&c->bob, &c->bob_keys, &info, c->msg, len + MSG_OVERHEAD, c->out) !=
-            BENCH_OK ||
-        bench_check_plaintext(NAME, c->pt, len, c->out, len) != BENCH_OK) {
-        bench_error(NAME, "session setup failed");
-        goto fail;
-    }
-    if (send_one(c, &c->bob, &c->alice) != BENCH_OK || send_one(c, &c->alice, &c->bob) != BENCH_OK)
-        goto fail;
-    c->checked = false;
-    c->b_to_a = true; /* ping-pong starts with the reply, a new chain */
-    return c;
-fail:
-    pair_free(c);
-    return NULL;
-}
-
-static int run_roundtrip(void *ctx, uint64_t n, uint64_t *ns)
-{
-    pair_ctx *c = ctx;
-    uint64_t t0 = bench_now_ns();
-    for (uint64_t i = 0; i < n; i++) {
-        if (send_one(c, &c->alice, &c->bob) != BENCH_OK)
-            return BENCH_FAIL;
-    }
-    *ns += bench_now_ns() - t0;
-    return BENCH_OK;
-}
-
-static int run_pingpong(void *ctx, uint64_t n, uint64_t *ns)
-{
-    pair_ctx *c = ctx;
-    uint64_t t0 = bench_now_ns();
-    for (uint64_t i = 0; i < n; i++) {
-        int rc = c->b_to_a ? send_one(c, &c->bob, &c->alice) : send_one(c, &c->alice, &c->bob);
-        if (rc != BENCH_OK)
-            return BENCH_FAIL;
-        c->b_to_a = !c->b_to_a;
-    }
-    *ns += bench_now_ns() - t0;
-    return BENCH_OK;
-}
-
-static int run_setup(void *ctx, uint64_t n, uint64_t *ns)
-{
-    pair_ctx *c = ctx;
-    for (uint64_t i = 0; i < n; i++) {
-        initial_info info;
-        /* Untimed: a fresh one-time prekey, as the responder would publish. */
-        keygen(c->bob_keys.opk_sk, c->bob_keys.opk_pk);
-        uint64_t t0 = bench_now_ns();
-        if (floor_initiate(&c->alice, &info, &c->alice_id, &c->bob_keys, c->msg, c->pt, c->len) !=
-                BENCH_OK ||
-            floor_accept(&c->bob, &c->bob_keys, &info, c->msg, c->len + MSG_OVERHEAD, c->out) !=
-                BENCH_OK) {
-            bench_error(NAME, "session setup failed");
-            return BENCH_FAIL;
-        }
-        *ns += bench_now_ns() - t0;
-        if (i == 0 && bench_check_plaintext(NAME, c->pt, c->len, c->out, c->len) != BENCH_OK)
-            return BENCH_FAIL;
-    }
     return BENCH_OK;
 }
 
 static int floor_init(void)
 {
     return sodium_init() < 0 ? BENCH_FAIL : BENCH_OK;
-}
-
-static void job_free(void *ctx)
-{
-    pair_free(ctx);
-}
-
-static int make_job(size_t len, bench_run_fn fn, bench_job *job)
-{
-    pair_ctx *c = pair_new(len);
-    if (c == NULL)
-        return BENCH_FAIL;
-    job->run = fn;
-    job->ctx = c;
-    job->free_ctx = job_free;
-    return BENCH_OK;
-}
-
-static int floor_roundtrip(size_t len, bench_job *job)
-{
-    return make_job(len, run_roundtrip, job);
-}
-
-static int floor_pingpong(bench_job *job)
-{
-    return make_job(BENCH_SMALL_MSG, run_pingpong, job);
-}
-
-static int floor_setup(bench_job *job)
-{
-    return make_job(BENCH_SMALL_MSG, run_setup, job);
-}
-
-static int floor_state_size(size_t *bytes, char *note, size_t note_cap)
-{
-    (void)bytes;
-    (void)note;
-    (void)note_cap;
-    return BENCH_NA;
-}
-
-static int floor_wire_size(size_t *bytes, char *note, size_t note_cap)
-{
-    *bytes = BENCH_SMALL_MSG + MSG_OVERHEAD;
-    (void)note;
-    (void)note_cap;
-    return BENCH_OK;
 }
 
 static const char *floor_version(void)
@@ -503,10 +416,13 @@ static const char *floor_version(void)
 const bench_impl bench_impl_floor = {
     .name = NAME,
     .init = floor_init,
-    .roundtrip = floor_roundtrip,
-    .pingpong = floor_pingpong,
-    .setup = floor_setup,
-    .state_size = floor_state_size,
-    .wire_size = floor_wire_size,
     .version = floor_version,
+    .pair_size = sizeof(pair_ctx),
+    .pair_init = floor_pair_init,
+    .pair_clear = floor_pair_clear,
+    .setup = floor_setup,
+    .setup_reset = floor_setup_reset,
+    .transmit = floor_transmit,
+    /* No serialized state; on the wire only header and body ciphertext. */
+    .wire_bytes = BENCH_SMALL_MSG + MSG_OVERHEAD,
 };

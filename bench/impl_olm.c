@@ -41,12 +41,11 @@ typedef struct pair_ctx {
     otk_pool otks;
     void *as_mem, *bs_mem;
     OlmSession *as, *bs; /* Alice's and Bob's sessions */
-    uint8_t *pt, *out;
+    const uint8_t *pt;
+    uint8_t *out;
     size_t len;
     uint8_t *msg, *msg_copy;
     size_t msg_cap;
-    bool b_to_a;
-    bool checked;
     size_t last_wire_len;
     size_t last_type;
 } pair_ctx;
@@ -186,19 +185,16 @@ static int session_alloc(void **mem, OlmSession **s)
     return BENCH_OK;
 }
 
-static void pair_free(pair_ctx *c)
+static void olmb_pair_clear(void *pair)
 {
-    if (c == NULL)
-        return;
+    pair_ctx *c = pair;
     session_release(&c->as_mem, &c->as);
     session_release(&c->bs_mem, &c->bs);
     account_free(&c->alice);
     account_free(&c->bob);
-    free(c->pt);
     free(c->out);
     free(c->msg);
     free(c->msg_copy);
-    free(c);
 }
 
 static int ensure_msg_cap(pair_ctx *c, size_t need)
@@ -237,27 +233,24 @@ static int encrypt_msg(pair_ctx *c, OlmSession *from)
 }
 
 /* olm_decrypt decodes the base64 message in place, destroying it. */
-static int decrypt_msg(pair_ctx *c, OlmSession *to)
+static int decrypt_msg(pair_ctx *c, OlmSession *to, const uint8_t **got, size_t *got_len)
 {
-    size_t got = olm_decrypt(to, c->last_type, c->msg, c->last_wire_len, c->out, c->msg_cap);
-    if (failed(got)) {
+    size_t r = olm_decrypt(to, c->last_type, c->msg, c->last_wire_len, c->out, c->msg_cap);
+    if (failed(r)) {
         bench_error(NAME, "olm_decrypt failed: %s", olm_session_last_error(to));
         return BENCH_FAIL;
     }
-    if (got != c->len)
-        return bench_check_plaintext(NAME, c->pt, c->len, c->out, got);
-    if (!c->checked) {
-        c->checked = true;
-        return bench_check_plaintext(NAME, c->pt, c->len, c->out, got);
-    }
+    *got = c->out;
+    *got_len = r;
     return BENCH_OK;
 }
 
-static int transmit(pair_ctx *c, OlmSession *from, OlmSession *to)
+static int olmb_transmit(void *pair, bool b_to_a, const uint8_t **got, size_t *got_len)
 {
-    if (encrypt_msg(c, from) != BENCH_OK)
+    pair_ctx *c = pair;
+    if (encrypt_msg(c, b_to_a ? c->bs : c->as) != BENCH_OK)
         return BENCH_FAIL;
-    return decrypt_msg(c, to);
+    return decrypt_msg(c, b_to_a ? c->as : c->bs, got, got_len);
 }
 
 /*
@@ -265,8 +258,9 @@ static int transmit(pair_ctx *c, OlmSession *from, OlmSession *to)
  * first (pre-key) message, inbound session, one-time key removal, decrypt.
  * c->as and c->bs must be freshly initialized sessions.
  */
-static int setup_once(pair_ctx *c)
+static int olmb_setup(void *pair, const uint8_t **got, size_t *got_len)
 {
+    pair_ctx *c = pair;
     uint8_t rnd[RANDOM_MAX];
     const otk_pool *pool = &c->otks;
     size_t k = c->otks.next++;
@@ -293,108 +287,34 @@ static int setup_once(pair_ctx *c)
         bench_error(NAME, "creating the inbound session failed: %s", olm_session_last_error(c->bs));
         return BENCH_FAIL;
     }
-    return decrypt_msg(c, c->bs);
+    return decrypt_msg(c, c->bs, got, got_len);
 }
 
-/* Alice and Bob with an established session: A->B (pre-key), B->A, A->B. */
-static pair_ctx *pair_new(size_t len)
+/* Between setups: fresh session objects, and more published one-time keys. */
+static int olmb_setup_reset(void *pair)
 {
-    pair_ctx *c = calloc(1, sizeof *c);
-    if (c == NULL)
-        return NULL;
+    pair_ctx *c = pair;
+    if (session_alloc(&c->as_mem, &c->as) != BENCH_OK ||
+        session_alloc(&c->bs_mem, &c->bs) != BENCH_OK)
+        return BENCH_FAIL;
+    if (c->otks.next == c->otks.n && otk_refill(&c->bob, &c->otks) != BENCH_OK)
+        return BENCH_FAIL;
+    return BENCH_OK;
+}
+
+/* Alice's and Bob's accounts, Bob's published one-time keys, fresh sessions. */
+static int olmb_pair_init(void *pair, const uint8_t *pt, size_t len)
+{
+    pair_ctx *c = pair;
+    c->pt = pt;
     c->len = len;
-    c->pt = bench_random_alloc(len);
-    if (c->pt == NULL || ensure_msg_cap(c, (len + MSG_SLACK) / 3 * 4 + MSG_SLACK) != BENCH_OK ||
+    if (ensure_msg_cap(c, (len + MSG_SLACK) / 3 * 4 + MSG_SLACK) != BENCH_OK ||
         account_init(&c->alice) != BENCH_OK || account_init(&c->bob) != BENCH_OK ||
         otk_refill(&c->bob, &c->otks) != BENCH_OK ||
         session_alloc(&c->as_mem, &c->as) != BENCH_OK ||
         session_alloc(&c->bs_mem, &c->bs) != BENCH_OK)
-        goto fail;
-    if (setup_once(c) != BENCH_OK || transmit(c, c->bs, c->as) != BENCH_OK ||
-        transmit(c, c->as, c->bs) != BENCH_OK)
-        goto fail;
-    c->checked = false;
-    c->b_to_a = true; /* ping-pong starts with the reply, a new chain */
-    return c;
-fail:
-    pair_free(c);
-    return NULL;
-}
-
-static int run_roundtrip(void *ctx, uint64_t n, uint64_t *ns)
-{
-    pair_ctx *c = ctx;
-    uint64_t t0 = bench_now_ns();
-    for (uint64_t i = 0; i < n; i++) {
-        if (transmit(c, c->as, c->bs) != BENCH_OK)
-            return BENCH_FAIL;
-    }
-    *ns += bench_now_ns() - t0;
-    return BENCH_OK;
-}
-
-static int run_pingpong(void *ctx, uint64_t n, uint64_t *ns)
-{
-    pair_ctx *c = ctx;
-    uint64_t t0 = bench_now_ns();
-    for (uint64_t i = 0; i < n; i++) {
-        int rc = c->b_to_a ? transmit(c, c->bs, c->as) : transmit(c, c->as, c->bs);
-        if (rc != BENCH_OK)
-            return BENCH_FAIL;
-        c->b_to_a = !c->b_to_a;
-    }
-    *ns += bench_now_ns() - t0;
-    return BENCH_OK;
-}
-
-static int run_setup(void *ctx, uint64_t n, uint64_t *ns)
-{
-    pair_ctx *c = ctx;
-    for (uint64_t i = 0; i < n; i++) {
-        /* Untimed: fresh session objects, and more published one-time keys. */
-        if (session_alloc(&c->as_mem, &c->as) != BENCH_OK ||
-            session_alloc(&c->bs_mem, &c->bs) != BENCH_OK)
-            return BENCH_FAIL;
-        if (c->otks.next == c->otks.n && otk_refill(&c->bob, &c->otks) != BENCH_OK)
-            return BENCH_FAIL;
-        c->checked = i != 0;
-        uint64_t t0 = bench_now_ns();
-        if (setup_once(c) != BENCH_OK)
-            return BENCH_FAIL;
-        *ns += bench_now_ns() - t0;
-    }
-    return BENCH_OK;
-}
-
-static void job_free(void *ctx)
-{
-    pair_free(ctx);
-}
-
-static int make_job(size_t len, bench_run_fn fn, bench_job *job)
-{
-    pair_ctx *c = pair_new(len);
-    if (c == NULL)
         return BENCH_FAIL;
-    job->run = fn;
-    job->ctx = c;
-    job->free_ctx = job_free;
     return BENCH_OK;
-}
-
-static int olm_roundtrip_bench(size_t len, bench_job *job)
-{
-    return make_job(len, run_roundtrip, job);
-}
-
-static int olm_pingpong_bench(bench_job *job)
-{
-    return make_job(BENCH_SMALL_MSG, run_pingpong, job);
-}
-
-static int olm_setup_bench(bench_job *job)
-{
-    return make_job(BENCH_SMALL_MSG, run_setup, job);
 }
 
 /* Length of the pickle olm_pickle_session() writes (base64, encrypted). */
@@ -415,42 +335,35 @@ static int pickle_len(OlmSession *s, size_t *len)
     return BENCH_OK;
 }
 
-static int olm_state_size(size_t *bytes, char *note, size_t note_cap)
+static int olmb_state_len(void *pair, bool bob, size_t *bytes)
 {
-    size_t la = 0, lb = 0;
-    uint64_t ns = 0;
-    pair_ctx *c = pair_new(BENCH_SMALL_MSG);
-    if (c == NULL)
-        return BENCH_FAIL;
-    int rc = run_pingpong(c, BENCH_STATE_MESSAGES, &ns);
-    if (rc == BENCH_OK)
-        rc = pickle_len(c->as, &la);
-    if (rc == BENCH_OK)
-        rc = pickle_len(c->bs, &lb);
-    *bytes = la > lb ? la : lb;
-    snprintf(note, note_cap,
-             "libolm state: olm_pickle_session output, base64 of an encrypted pickle "
-             "(%zu bytes as binary)",
-             *bytes * 3 / 4);
-    pair_free(c);
-    return rc;
+    pair_ctx *c = pair;
+    return pickle_len(bob ? c->bs : c->as, bytes);
 }
 
-static int olm_wire_size(size_t *bytes, char *note, size_t note_cap)
+static int olmb_wire_len(void *pair, size_t *bytes)
 {
-    pair_ctx *c = pair_new(BENCH_SMALL_MSG);
-    if (c == NULL)
-        return BENCH_FAIL;
-    int rc = transmit(c, c->as, c->bs);
-    if (rc == BENCH_OK && c->last_type != OLM_MESSAGE_TYPE_MESSAGE) {
-        bench_error(NAME, "expected an ordinary message");
-        rc = BENCH_FAIL;
-    }
+    const pair_ctx *c = pair;
     *bytes = c->last_wire_len;
-    snprintf(note, note_cap, "libolm wire: base64 as olm_encrypt emits it (%zu bytes as binary)",
-             *bytes * 3 / 4);
-    pair_free(c);
-    return rc;
+    if (c->last_type != OLM_MESSAGE_TYPE_MESSAGE) {
+        bench_error(NAME, "expected an ordinary message");
+        return BENCH_FAIL;
+    }
+    return BENCH_OK;
+}
+
+/* Sizes are of libolm's base64 text; the note gives the binary equivalent. */
+static void olmb_size_note(bench_size_kind kind, size_t bytes, char *note, size_t note_cap)
+{
+    if (kind == BENCH_SIZE_STATE)
+        snprintf(note, note_cap,
+                 "libolm state: olm_pickle_session output, base64 of an encrypted pickle "
+                 "(%zu bytes as binary)",
+                 bytes * 3 / 4);
+    else
+        snprintf(note, note_cap,
+                 "libolm wire: base64 as olm_encrypt emits it (%zu bytes as binary)",
+                 bytes * 3 / 4);
 }
 
 static int olm_init_bench(void)
@@ -470,10 +383,14 @@ static const char *olm_version(void)
 const bench_impl bench_impl_olm = {
     .name = NAME,
     .init = olm_init_bench,
-    .roundtrip = olm_roundtrip_bench,
-    .pingpong = olm_pingpong_bench,
-    .setup = olm_setup_bench,
-    .state_size = olm_state_size,
-    .wire_size = olm_wire_size,
     .version = olm_version,
+    .pair_size = sizeof(pair_ctx),
+    .pair_init = olmb_pair_init,
+    .pair_clear = olmb_pair_clear,
+    .setup = olmb_setup,
+    .setup_reset = olmb_setup_reset,
+    .transmit = olmb_transmit,
+    .state_len = olmb_state_len,
+    .wire_len = olmb_wire_len,
+    .size_note = olmb_size_note,
 };

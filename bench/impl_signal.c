@@ -59,12 +59,12 @@ typedef struct bundle_bytes {
 
 typedef struct pair_ctx {
     party alice, bob;
-    session_cipher *ac; /* Alice's cipher for Bob */
-    session_cipher *bc; /* Bob's cipher for Alice */
-    uint8_t *pt;
+    bundle_bytes bundle; /* Bob's bundle for the next setup */
+    session_cipher *ac;  /* Alice's cipher for Bob */
+    session_cipher *bc;  /* Bob's cipher for Alice */
+    const uint8_t *pt;
     size_t len;
-    bool b_to_a;
-    bool checked;
+    signal_buffer *plain; /* the last decrypted plaintext */
     size_t last_wire_len;
     int last_type;
 } pair_ctx;
@@ -196,14 +196,19 @@ static int process_bundle(party *alice, const signal_protocol_address *bob_addr,
     return rc;
 }
 
-/* One message: encrypt, serialize, deserialize, decrypt. */
-static int transmit(pair_ctx *c, session_cipher *from, session_cipher *to)
+/*
+ * One message: encrypt, serialize, deserialize, decrypt. The plaintext stays
+ * in c->plain until the next message (whose first step frees it).
+ */
+static int send_one(pair_ctx *c, session_cipher *from, session_cipher *to, const uint8_t **got,
+                    size_t *got_len)
 {
     ciphertext_message *m = NULL;
     pre_key_signal_message *pm = NULL;
     signal_message *sm = NULL;
-    signal_buffer *out = NULL;
 
+    signal_buffer_free(c->plain);
+    c->plain = NULL;
     int rc = session_cipher_encrypt(from, c->pt, c->len, &m);
     if (rc != 0)
         goto done;
@@ -214,47 +219,48 @@ static int transmit(pair_ctx *c, session_cipher *from, session_cipher *to)
         rc = pre_key_signal_message_deserialize(&pm, signal_buffer_const_data(wire),
                                                 c->last_wire_len, g_ctx);
         if (rc == 0)
-            rc = session_cipher_decrypt_pre_key_signal_message(to, pm, NULL, &out);
+            rc = session_cipher_decrypt_pre_key_signal_message(to, pm, NULL, &c->plain);
     } else {
         rc = signal_message_deserialize(&sm, signal_buffer_const_data(wire), c->last_wire_len,
                                         g_ctx);
         if (rc == 0)
-            rc = session_cipher_decrypt_signal_message(to, sm, NULL, &out);
-    }
-    if (rc == 0 && signal_buffer_len(out) != c->len)
-        rc = SG_ERR_UNKNOWN;
-    if (rc == 0 && !c->checked) {
-        c->checked = true;
-        if (bench_check_plaintext(NAME, c->pt, c->len, signal_buffer_const_data(out),
-                                  signal_buffer_len(out)) != BENCH_OK)
-            rc = SG_ERR_UNKNOWN;
+            rc = session_cipher_decrypt_signal_message(to, sm, NULL, &c->plain);
     }
 done:
-    signal_buffer_free(out);
     UNREF(sm);
     UNREF(pm);
     UNREF(m);
-    if (rc != 0)
+    if (rc != 0) {
         bench_error(NAME, "message failed (%d)", rc);
-    return rc == 0 ? BENCH_OK : BENCH_FAIL;
+        return BENCH_FAIL;
+    }
+    *got = signal_buffer_const_data(c->plain);
+    *got_len = signal_buffer_len(c->plain);
+    return BENCH_OK;
 }
 
-static void pair_free(pair_ctx *c)
+static int sig_transmit(void *pair, bool b_to_a, const uint8_t **got, size_t *got_len)
 {
-    if (c == NULL)
-        return;
+    pair_ctx *c = pair;
+    return b_to_a ? send_one(c, c->bc, c->ac, got, got_len)
+                  : send_one(c, c->ac, c->bc, got, got_len);
+}
+
+static void sig_pair_clear(void *pair)
+{
+    pair_ctx *c = pair;
+    signal_buffer_free(c->plain);
     session_cipher_free(c->ac);
     session_cipher_free(c->bc);
     party_free(&c->alice);
     party_free(&c->bob);
-    free(c->pt);
-    free(c);
 }
 
 /* The whole setup: bundle -> session -> first message -> responder session. */
-static int setup_once(pair_ctx *c, const bundle_bytes *b)
+static int sig_setup(void *pair, const uint8_t **got, size_t *got_len)
 {
-    int rc = process_bundle(&c->alice, &c->bob.addr, b);
+    pair_ctx *c = pair;
+    int rc = process_bundle(&c->alice, &c->bob.addr, &c->bundle);
     if (rc == 0)
         rc = session_cipher_create(&c->ac, c->alice.sctx, &c->bob.addr, g_ctx);
     if (rc == 0)
@@ -263,114 +269,41 @@ static int setup_once(pair_ctx *c, const bundle_bytes *b)
         bench_error(NAME, "session setup failed (%d)", rc);
         return BENCH_FAIL;
     }
-    return transmit(c, c->ac, c->bc);
+    return send_one(c, c->ac, c->bc, got, got_len);
 }
 
-/* Alice and Bob with an established session: A->B (prekey), B->A, A->B. */
-static pair_ctx *pair_new(size_t len)
+static int publish_bundle(pair_ctx *c)
 {
-    bundle_bytes b;
-    pair_ctx *c = calloc(1, sizeof *c);
-    if (c == NULL)
-        return NULL;
-    c->len = len;
-    c->pt = bench_random_alloc(len);
-    if (c->pt == NULL || party_init(&c->alice, "alice") != 0 || party_init(&c->bob, "bob") != 0)
-        goto fail;
-    if (make_bundle(&c->bob, &b) != 0) {
+    if (make_bundle(&c->bob, &c->bundle) != 0) {
         bench_error(NAME, "making a prekey bundle failed");
-        goto fail;
-    }
-    if (setup_once(c, &b) != BENCH_OK || transmit(c, c->bc, c->ac) != BENCH_OK ||
-        transmit(c, c->ac, c->bc) != BENCH_OK)
-        goto fail;
-    c->checked = false;
-    c->b_to_a = true; /* ping-pong starts with the reply, a new chain */
-    return c;
-fail:
-    pair_free(c);
-    return NULL;
-}
-
-static int run_roundtrip(void *ctx, uint64_t n, uint64_t *ns)
-{
-    pair_ctx *c = ctx;
-    uint64_t t0 = bench_now_ns();
-    for (uint64_t i = 0; i < n; i++) {
-        if (transmit(c, c->ac, c->bc) != BENCH_OK)
-            return BENCH_FAIL;
-    }
-    *ns += bench_now_ns() - t0;
-    return BENCH_OK;
-}
-
-static int run_pingpong(void *ctx, uint64_t n, uint64_t *ns)
-{
-    pair_ctx *c = ctx;
-    uint64_t t0 = bench_now_ns();
-    for (uint64_t i = 0; i < n; i++) {
-        int rc = c->b_to_a ? transmit(c, c->bc, c->ac) : transmit(c, c->ac, c->bc);
-        if (rc != BENCH_OK)
-            return BENCH_FAIL;
-        c->b_to_a = !c->b_to_a;
-    }
-    *ns += bench_now_ns() - t0;
-    return BENCH_OK;
-}
-
-static int run_setup(void *ctx, uint64_t n, uint64_t *ns)
-{
-    pair_ctx *c = ctx;
-    for (uint64_t i = 0; i < n; i++) {
-        bundle_bytes b;
-        /* Untimed: fresh parties' session stores and a new one-time prekey. */
-        sig_store_clear_sessions(c->alice.store);
-        sig_store_clear_sessions(c->bob.store);
-        if (make_bundle(&c->bob, &b) != 0) {
-            bench_error(NAME, "making a prekey bundle failed");
-            return BENCH_FAIL;
-        }
-        session_cipher_free(c->ac);
-        session_cipher_free(c->bc);
-        c->ac = c->bc = NULL;
-        c->checked = i != 0;
-        uint64_t t0 = bench_now_ns();
-        if (setup_once(c, &b) != BENCH_OK)
-            return BENCH_FAIL;
-        *ns += bench_now_ns() - t0;
-    }
-    return BENCH_OK;
-}
-
-static void job_free(void *ctx)
-{
-    pair_free(ctx);
-}
-
-static int make_job(size_t len, bench_run_fn fn, bench_job *job)
-{
-    pair_ctx *c = pair_new(len);
-    if (c == NULL)
         return BENCH_FAIL;
-    job->run = fn;
-    job->ctx = c;
-    job->free_ctx = job_free;
+    }
     return BENCH_OK;
 }
 
-static int sig_roundtrip(size_t len, bench_job *job)
+/* Between setups: fresh parties' session stores and a new one-time prekey. */
+static int sig_setup_reset(void *pair)
 {
-    return make_job(len, run_roundtrip, job);
+    pair_ctx *c = pair;
+    sig_store_clear_sessions(c->alice.store);
+    sig_store_clear_sessions(c->bob.store);
+    if (publish_bundle(c) != BENCH_OK)
+        return BENCH_FAIL;
+    session_cipher_free(c->ac);
+    session_cipher_free(c->bc);
+    c->ac = c->bc = NULL;
+    return BENCH_OK;
 }
 
-static int sig_pingpong(bench_job *job)
+/* Alice and Bob with their stores and Bob's first bundle. */
+static int sig_pair_init(void *pair, const uint8_t *pt, size_t len)
 {
-    return make_job(BENCH_SMALL_MSG, run_pingpong, job);
-}
-
-static int sig_setup(bench_job *job)
-{
-    return make_job(BENCH_SMALL_MSG, run_setup, job);
+    pair_ctx *c = pair;
+    c->pt = pt;
+    c->len = len;
+    if (party_init(&c->alice, "alice") != 0 || party_init(&c->bob, "bob") != 0)
+        return BENCH_FAIL;
+    return publish_bundle(c);
 }
 
 static int record_len(party *p, const signal_protocol_address *peer, size_t *len)
@@ -387,41 +320,27 @@ static int record_len(party *p, const signal_protocol_address *peer, size_t *len
     return rc;
 }
 
-static int sig_state_size(size_t *bytes, char *note, size_t note_cap)
+static int sig_state_len(void *pair, bool bob, size_t *bytes)
 {
-    size_t la = 0, lb = 0;
-    uint64_t ns = 0;
-    (void)note;
-    (void)note_cap;
-    pair_ctx *c = pair_new(BENCH_SMALL_MSG);
-    if (c == NULL)
-        return BENCH_FAIL;
-    int rc = run_pingpong(c, BENCH_STATE_MESSAGES, &ns);
-    if (rc == BENCH_OK && (record_len(&c->alice, &c->bob.addr, &la) != 0 ||
-                           record_len(&c->bob, &c->alice.addr, &lb) != 0)) {
+    pair_ctx *c = pair;
+    int rc = bob ? record_len(&c->bob, &c->alice.addr, bytes)
+                 : record_len(&c->alice, &c->bob.addr, bytes);
+    if (rc != 0) {
         bench_error(NAME, "serializing the session record failed");
-        rc = BENCH_FAIL;
+        return BENCH_FAIL;
     }
-    *bytes = la > lb ? la : lb;
-    pair_free(c);
-    return rc;
+    return BENCH_OK;
 }
 
-static int sig_wire_size(size_t *bytes, char *note, size_t note_cap)
+static int sig_wire_len(void *pair, size_t *bytes)
 {
-    (void)note;
-    (void)note_cap;
-    pair_ctx *c = pair_new(BENCH_SMALL_MSG);
-    if (c == NULL)
-        return BENCH_FAIL;
-    int rc = transmit(c, c->ac, c->bc);
-    if (rc == BENCH_OK && c->last_type != CIPHERTEXT_SIGNAL_TYPE) {
-        bench_error(NAME, "expected an ordinary message, got type %d", c->last_type);
-        rc = BENCH_FAIL;
-    }
+    const pair_ctx *c = pair;
     *bytes = c->last_wire_len;
-    pair_free(c);
-    return rc;
+    if (c->last_type != CIPHERTEXT_SIGNAL_TYPE) {
+        bench_error(NAME, "expected an ordinary message, got type %d", c->last_type);
+        return BENCH_FAIL;
+    }
+    return BENCH_OK;
 }
 
 static void sig_cleanup(void)
@@ -458,10 +377,13 @@ static const char *sig_version(void)
 const bench_impl bench_impl_signal = {
     .name = NAME,
     .init = sig_init,
-    .roundtrip = sig_roundtrip,
-    .pingpong = sig_pingpong,
-    .setup = sig_setup,
-    .state_size = sig_state_size,
-    .wire_size = sig_wire_size,
     .version = sig_version,
+    .pair_size = sizeof(pair_ctx),
+    .pair_init = sig_pair_init,
+    .pair_clear = sig_pair_clear,
+    .setup = sig_setup,
+    .setup_reset = sig_setup_reset,
+    .transmit = sig_transmit,
+    .state_len = sig_state_len,
+    .wire_len = sig_wire_len,
 };

@@ -109,11 +109,11 @@ static int start_job(const figure *f, const bench_impl *im, bench_job *job)
 {
     switch (f->kind) {
     case FIG_ROUNDTRIP:
-        return im->roundtrip(f->len, job);
+        return bench_job_start(im, BENCH_ROUNDTRIP, f->len, job);
     case FIG_PINGPONG:
-        return im->pingpong(job);
+        return bench_job_start(im, BENCH_PINGPONG, BENCH_SMALL_MSG, job);
     case FIG_SETUP:
-        return im->setup(job);
+        return bench_job_start(im, BENCH_SETUP, BENCH_SMALL_MSG, job);
     case FIG_STATE:
     case FIG_WIRE:
         break;
@@ -172,8 +172,8 @@ static void run_size_cell(size_t row, size_t col)
 {
     size_t bytes = 0;
     int rc = figures[row].kind == FIG_STATE
-                 ? impls[col]->state_size(&bytes, notes[row][col], NOTE_CAP)
-                 : impls[col]->wire_size(&bytes, notes[row][col], NOTE_CAP);
+                 ? bench_state_size(impls[col], &bytes, notes[row][col], NOTE_CAP)
+                 : bench_wire_size(impls[col], &bytes, notes[row][col], NOTE_CAP);
     results[row][col].value = (double)bytes;
     results[row][col].status = rc == BENCH_OK ? CELL_OK : rc == BENCH_NA ? CELL_NA : CELL_FAIL;
     if (rc != BENCH_OK && rc != BENCH_NA)

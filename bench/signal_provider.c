@@ -94,13 +94,19 @@ static int p_hmac_final(void *hmac_context, signal_buffer **output, void *user_d
     return *output != NULL ? 0 : SG_ERR_NOMEM;
 }
 
+/* Wipes and frees a hash context (NULL-safe). */
+static void context_free(void *context, size_t size)
+{
+    if (context != NULL) {
+        OPENSSL_cleanse(context, size);
+        free(context);
+    }
+}
+
 static void p_hmac_cleanup(void *hmac_context, void *user_data)
 {
     (void)user_data;
-    if (hmac_context != NULL) {
-        OPENSSL_cleanse(hmac_context, sizeof(hmac_sha256));
-        free(hmac_context);
-    }
+    context_free(hmac_context, sizeof(hmac_sha256));
 }
 
 static int p_sha512_init(void **digest_context, void *user_data)
@@ -135,10 +141,7 @@ static int p_sha512_final(void *digest_context, signal_buffer **output, void *us
 static void p_sha512_cleanup(void *digest_context, void *user_data)
 {
     (void)user_data;
-    if (digest_context != NULL) {
-        OPENSSL_cleanse(digest_context, sizeof(SHA512_CTX));
-        free(digest_context);
-    }
+    context_free(digest_context, sizeof(SHA512_CTX));
 }
 
 static const EVP_CIPHER *pick_cipher(const ossl_state *st, int cipher, size_t key_len,

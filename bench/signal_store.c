@@ -245,46 +245,29 @@ static int s_delete_all(const char *name, size_t name_len, void *user_data)
     return deleted;
 }
 
-/* ---- pre-key and signed pre-key stores ---- */
+/*
+ * ---- pre-key and signed pre-key stores ----
+ * Both have the same callbacks; their user_data is the store's id_table.
+ */
 
-static int pk_load(signal_buffer **record, uint32_t id, void *user_data)
+static int k_load(signal_buffer **record, uint32_t id, void *user_data)
 {
-    return id_load(&((sig_store *)user_data)->prekeys, id, record);
+    return id_load(user_data, id, record);
 }
 
-static int pk_store(uint32_t id, uint8_t *record, size_t len, void *user_data)
+static int k_store(uint32_t id, uint8_t *record, size_t len, void *user_data)
 {
-    return id_put(&((sig_store *)user_data)->prekeys, id, record, len);
+    return id_put(user_data, id, record, len);
 }
 
-static int pk_contains(uint32_t id, void *user_data)
+static int k_contains(uint32_t id, void *user_data)
 {
-    return id_find(&((sig_store *)user_data)->prekeys, id, NULL) != NULL;
+    return id_find(user_data, id, NULL) != NULL;
 }
 
-static int pk_remove(uint32_t id, void *user_data)
+static int k_remove(uint32_t id, void *user_data)
 {
-    return id_remove(&((sig_store *)user_data)->prekeys, id);
-}
-
-static int spk_load(signal_buffer **record, uint32_t id, void *user_data)
-{
-    return id_load(&((sig_store *)user_data)->signed_prekeys, id, record);
-}
-
-static int spk_store(uint32_t id, uint8_t *record, size_t len, void *user_data)
-{
-    return id_put(&((sig_store *)user_data)->signed_prekeys, id, record, len);
-}
-
-static int spk_contains(uint32_t id, void *user_data)
-{
-    return id_find(&((sig_store *)user_data)->signed_prekeys, id, NULL) != NULL;
-}
-
-static int spk_remove(uint32_t id, void *user_data)
-{
-    return id_remove(&((sig_store *)user_data)->signed_prekeys, id);
+    return id_remove(user_data, id);
 }
 
 /* ---- identity store ---- */
@@ -396,18 +379,18 @@ int sig_store_attach(sig_store *s, signal_protocol_store_context *ctx)
         .user_data = s,
     };
     const signal_protocol_pre_key_store pks = {
-        .load_pre_key = pk_load,
-        .store_pre_key = pk_store,
-        .contains_pre_key = pk_contains,
-        .remove_pre_key = pk_remove,
-        .user_data = s,
+        .load_pre_key = k_load,
+        .store_pre_key = k_store,
+        .contains_pre_key = k_contains,
+        .remove_pre_key = k_remove,
+        .user_data = &s->prekeys,
     };
     const signal_protocol_signed_pre_key_store spks = {
-        .load_signed_pre_key = spk_load,
-        .store_signed_pre_key = spk_store,
-        .contains_signed_pre_key = spk_contains,
-        .remove_signed_pre_key = spk_remove,
-        .user_data = s,
+        .load_signed_pre_key = k_load,
+        .store_signed_pre_key = k_store,
+        .contains_signed_pre_key = k_contains,
+        .remove_signed_pre_key = k_remove,
+        .user_data = &s->signed_prekeys,
     };
     const signal_protocol_identity_key_store iks = {
         .get_identity_key_pair = ik_pair,

@@ -48,7 +48,7 @@ if command -v clang >/dev/null && [ "${SECMSG_SKIP_FUZZ:-0}" != 1 ]; then
   fi
   ninja -C build-fuzz >/dev/null
   for f in build-fuzz/fuzz/fuzz_*; do
-    [ -x "$f" ] || continue
+    [ -f "$f" ] && [ -x "$f" ] || continue
     name=${f##*/fuzz_}
     work=$(mktemp -d)
     if "$f" -max_total_time="${SECMSG_FUZZ_SECONDS:-15}" -max_len=4096 "$work" \
