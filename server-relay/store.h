@@ -1,0 +1,186 @@
+/*
+ * The relay's storage backend interface. One implementation now
+ * (store_sqlcipher.c: an encrypted SQLite file in WAL mode); a backend on a
+ * distributed engine (PostgreSQL) implements the same functions.
+ *
+ * Durability: every function that changes state returns only after the
+ * change is durable (committed and fsynced). Concurrent writers are grouped
+ * into one transaction and one fsync ("group commit"), each caller keeping
+ * its own all-or-nothing result.
+ *
+ * Thread-safety: every function may be called from any thread concurrently.
+ * Results: RELAY_OK or a negative RELAY_E_*; nothing is half-written.
+ */
+#ifndef SECMSG_RELAY_STORE_H
+#define SECMSG_RELAY_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+    RELAY_OK = 0,
+    RELAY_E_NOTFOUND = -1, /* no such device / token / blob / message */
+    RELAY_E_CONFLICT = -2, /* token used or expired; device already registered */
+    RELAY_E_QUOTA = -3,    /* a limit of relay_limits would be exceeded */
+    RELAY_E_DENIED = -4,   /* not the caller's to read or reference */
+    RELAY_E_IO = -5,       /* the database or file system failed */
+    RELAY_E_NOMEM = -6,
+    RELAY_E_INVALID = -7, /* argument out of range */
+};
+
+#define RELAY_ID_BYTES 32U      /* device id = Ed25519 public key */
+#define RELAY_TOKEN_BYTES 32U   /* enrollment token (stored hashed) */
+#define RELAY_MSGID_BYTES 16U
+#define RELAY_BLOB_ID_BYTES 16U
+#define RELAY_USER_ID_MAX 64U
+
+typedef struct relay_limits {
+    uint32_t mailbox_max_messages;   /* per device */
+    uint64_t mailbox_max_bytes;      /* per device */
+    uint32_t prekeys_max;            /* stored one-time prekeys per device */
+    uint64_t blob_max_bytes;
+    uint64_t ttl_seconds;            /* undelivered messages and blobs */
+} relay_limits;
+
+typedef struct relay_store relay_store;
+
+/**
+ * Opens (creating if needed) the store at `path` with a 32-byte database
+ * key, runs schema migrations, and starts the commit thread. Blobs live in
+ * `path` + ".blobs/". Returns RELAY_E_IO for a wrong key or a corrupt file.
+ */
+int relay_store_open(relay_store **out, const char *path, const uint8_t key[32],
+                     const relay_limits *limits);
+/** Finishes queued commits, stops the commit thread, closes. NULL-safe. */
+void relay_store_close(relay_store *st);
+
+/** Current schema version (for tests of migrations). */
+int relay_store_schema_version(relay_store *st, uint32_t *version);
+
+/* ---- enrollment tokens and devices ---- */
+
+/** Stores a one-time token (by its BLAKE2b hash) for `role` and `user_id`. */
+int relay_store_token_put(relay_store *st, const uint8_t token_hash[32], uint32_t role,
+                          const char *user_id, uint64_t expires);
+
+typedef struct relay_device {
+    uint8_t id[RELAY_ID_BYTES];
+    uint32_t role;
+    char user_id[RELAY_USER_ID_MAX + 1];
+    uint8_t identity[256]; /* serialized IdentityPublic */
+    size_t identity_len;
+} relay_device;
+
+/**
+ * Redeems the token and registers the device in one transaction: the token
+ * must exist, be unused and unexpired at `now` (else RELAY_E_CONFLICT, or
+ * NOTFOUND), and the device must not exist (CONFLICT). On success `dev`
+ * gets the token's role and user id.
+ */
+int relay_store_register(relay_store *st, const uint8_t token_hash[32], relay_device *dev,
+                         uint64_t now);
+int relay_store_device_get(relay_store *st, const uint8_t id[RELAY_ID_BYTES], relay_device *out);
+/** The devices of a user: *out is malloc'd (free()), *n entries. */
+int relay_store_user_devices(relay_store *st, const char *user_id, relay_device **out, size_t *n);
+
+/* ---- prekeys ---- */
+
+typedef struct relay_otk {
+    uint32_t id;
+    uint8_t pub[32];
+} relay_otk;
+
+/**
+ * Replaces the device's signed prekey (serialized SignedPrekey) if spk is
+ * not NULL and adds one-time prekeys. QUOTA if the stored total would pass
+ * limits.prekeys_max (nothing is added then); CONFLICT on a duplicate id.
+ */
+int relay_store_prekeys_put(relay_store *st, const uint8_t id[RELAY_ID_BYTES], const uint8_t *spk,
+                            size_t spk_len, const relay_otk *otks, size_t n);
+/**
+ * Atomically takes one one-time prekey of `id` (the oldest), if any is
+ * left; each is handed out at most once, also under concurrent claims.
+ * spk gets the signed prekey (capacity 256). NOTFOUND if the device has
+ * uploaded no signed prekey.
+ */
+int relay_store_prekeys_claim(relay_store *st, const uint8_t id[RELAY_ID_BYTES], uint8_t *spk,
+                              size_t *spk_len, relay_otk *otk, int *has_otk);
+int relay_store_prekeys_count(relay_store *st, const uint8_t id[RELAY_ID_BYTES], uint32_t *n);
+
+/* ---- messages ---- */
+
+typedef struct relay_envelope {
+    uint8_t message_id[RELAY_MSGID_BYTES];
+    const uint8_t (*recipients)[RELAY_ID_BYTES];
+    size_t n_recipients;
+    const uint8_t *content;
+    size_t content_len;
+    const uint8_t (*blob_ids)[RELAY_BLOB_ID_BYTES];
+    size_t n_blobs;
+} relay_envelope;
+
+/**
+ * Stores every envelope for each of its recipients, all or nothing, and
+ * grants each recipient read access to the referenced blobs (which must
+ * belong to the sender: DENIED otherwise). NOTFOUND if a recipient does not
+ * exist, QUOTA if a mailbox is full. *stored = copies made.
+ */
+int relay_store_send(relay_store *st, const uint8_t sender[RELAY_ID_BYTES],
+                     const relay_envelope *env, size_t n, uint64_t now, uint32_t *stored);
+
+typedef struct relay_delivery {
+    uint64_t id;
+    uint8_t sender[RELAY_ID_BYTES];
+    uint8_t message_id[RELAY_MSGID_BYTES];
+    uint8_t *content; /* malloc'd */
+    size_t content_len;
+    uint64_t received;
+    uint8_t (*blob_ids)[RELAY_BLOB_ID_BYTES]; /* malloc'd */
+    size_t n_blobs;
+} relay_delivery;
+
+/**
+ * Oldest messages of the device's mailbox, at most max_n and about
+ * max_bytes of content; *more says whether others are waiting.
+ * Free with relay_deliveries_free().
+ */
+int relay_store_fetch(relay_store *st, const uint8_t id[RELAY_ID_BYTES], size_t max_n,
+                      size_t max_bytes, relay_delivery **out, size_t *n, int *more);
+void relay_deliveries_free(relay_delivery *d, size_t n);
+/** Deletes the caller's messages by id; ids of others are ignored. */
+int relay_store_ack(relay_store *st, const uint8_t id[RELAY_ID_BYTES], const uint64_t *ids,
+                    size_t n, uint32_t *deleted);
+
+/* ---- blobs (streamed, never whole in memory) ---- */
+
+typedef struct relay_blob_writer relay_blob_writer;
+typedef struct relay_blob_reader relay_blob_reader;
+
+int relay_store_blob_create(relay_store *st, const uint8_t owner[RELAY_ID_BYTES],
+                            relay_blob_writer **out);
+/** QUOTA once the total passes limits.blob_max_bytes (the blob is then dropped). */
+int relay_blob_write(relay_blob_writer *w, const uint8_t *data, size_t len);
+/** Makes the blob durable and visible; blob_id gets its random id. Frees w. */
+int relay_blob_commit(relay_blob_writer *w, uint64_t now, uint8_t blob_id[RELAY_BLOB_ID_BYTES],
+                      uint64_t *size);
+void relay_blob_abort(relay_blob_writer *w);
+/** Opens a blob for its owner or a device it was granted to (else DENIED / NOTFOUND). */
+int relay_store_blob_open(relay_store *st, const uint8_t requester[RELAY_ID_BYTES],
+                          const uint8_t blob_id[RELAY_BLOB_ID_BYTES], relay_blob_reader **out,
+                          uint64_t *size);
+/** Reads up to len bytes; *got = 0 at the end. */
+int relay_blob_read(relay_blob_reader *r, uint8_t *buf, size_t len, size_t *got);
+void relay_blob_close(relay_blob_reader *r);
+
+/* ---- housekeeping ---- */
+
+/** Deletes messages, blobs and tokens older than their TTL / expiry. */
+int relay_store_purge(relay_store *st, uint64_t now, uint64_t *purged);
+
+/** Counters for /metrics. */
+typedef struct relay_store_stats {
+    uint64_t commits, grouped_ops, messages_stored, messages_deleted;
+} relay_store_stats;
+void relay_store_stats_get(relay_store *st, relay_store_stats *out);
+
+#endif
