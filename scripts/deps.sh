@@ -7,6 +7,7 @@ pkgs=(
   build-essential pkg-config meson ninja-build python3
   libsodium-dev libprotobuf-c-dev protobuf-c-compiler
   libsqlcipher-dev libzstd-dev
+  libmicrohttpd-dev libinih-dev libcurl4-openssl-dev openssl
   libcriterion-dev libjansson-dev
   clang libclang-rt-14-dev
   libsignal-protocol-c-dev libolm-dev libssl-dev
