@@ -1,0 +1,53 @@
+/*
+ * Internal: decoders for the relay API bodies (relay.proto). Like codec.h:
+ * size bound first, then protobuf-c, then required fields, lengths, counts
+ * and canonical encoding. Return SECMSG_OK or SECMSG_E_MALFORMED (the
+ * relay answers 400) and a message freed with the matching protobuf-c
+ * __free_unpacked(m, NULL).
+ *
+ * Limits that are the relay's configuration (recipients per request,
+ * envelope size, prekeys per upload) are passed in; structural limits
+ * (key and id lengths) are fixed here.
+ */
+#ifndef SECMSG_WIRE_RELAY_CODEC_H
+#define SECMSG_WIRE_RELAY_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "relay.pb-c.h"
+
+#define SECMSG__RELAY_ID_BYTES 32U
+#define SECMSG__RELAY_TOKEN_BYTES 32U
+#define SECMSG__RELAY_NONCE_BYTES 32U
+#define SECMSG__RELAY_MSGID_BYTES 16U
+#define SECMSG__RELAY_BLOB_ID_BYTES 16U
+#define SECMSG__RELAY_USER_ID_MAX 64U  /* bytes of [A-Za-z0-9._-] */
+
+typedef struct secmsg__relay_limits {
+    size_t max_body;              /* bytes of one request body */
+    size_t max_envelope;          /* bytes of one envelope's content */
+    size_t max_recipients;        /* recipient entries summed over a request */
+    size_t max_prekeys_per_upload;
+    size_t max_acks;              /* ids in one ack */
+} secmsg__relay_limits;
+
+int secmsg__relay_decode_register(Secmsg__Relay__RegisterRequest **out, const uint8_t *in,
+                                  size_t len);
+int secmsg__relay_decode_challenge(Secmsg__Relay__ChallengeRequest **out, const uint8_t *in,
+                                   size_t len);
+int secmsg__relay_decode_token(Secmsg__Relay__TokenRequest **out, const uint8_t *in, size_t len);
+int secmsg__relay_decode_invite(Secmsg__Relay__InviteRequest **out, const uint8_t *in,
+                                size_t len);
+int secmsg__relay_decode_prekeys(Secmsg__Relay__PrekeyUpload **out, const uint8_t *in, size_t len,
+                                 const secmsg__relay_limits *lim);
+int secmsg__relay_decode_claim(Secmsg__Relay__ClaimRequest **out, const uint8_t *in, size_t len);
+int secmsg__relay_decode_send(Secmsg__Relay__SendRequest **out, const uint8_t *in, size_t len,
+                              const secmsg__relay_limits *lim);
+int secmsg__relay_decode_ack(Secmsg__Relay__AckRequest **out, const uint8_t *in, size_t len,
+                             const secmsg__relay_limits *lim);
+
+/** 1 if s (NUL-terminated) is a valid user id: 1..64 bytes of [A-Za-z0-9._-]. */
+int secmsg__relay_user_id_valid(const char *s);
+
+#endif
