@@ -47,7 +47,9 @@ typedef struct relay_store relay_store;
 /**
  * Opens (creating if needed) the store at `path` with a 32-byte database
  * key, runs schema migrations, and starts the commit thread. Blobs live in
- * `path` + ".blobs/". Returns RELAY_E_IO for a wrong key or a corrupt file.
+ * `path` + ".blobs/". Returns RELAY_E_IO for a wrong key, a corrupt file or
+ * a schema newer than this code. `limits` NULL means the defaults of
+ * spec/relay-api.md. The key is not kept (the caller wipes its copy).
  */
 int relay_store_open(relay_store **out, const char *path, const uint8_t key[32],
                      const relay_limits *limits);
@@ -59,7 +61,11 @@ int relay_store_schema_version(relay_store *st, uint32_t *version);
 
 /* ---- enrollment tokens and devices ---- */
 
-/** Stores a one-time token (by its BLAKE2b hash) for `role` and `user_id`. */
+/**
+ * Stores a one-time token (by its BLAKE2b hash) for `role` and `user_id`
+ * (at most RELAY_USER_ID_MAX bytes, else INVALID). CONFLICT if the hash is
+ * already stored.
+ */
 int relay_store_token_put(relay_store *st, const uint8_t token_hash[32], uint32_t role,
                           const char *user_id, uint64_t expires);
 
@@ -73,14 +79,19 @@ typedef struct relay_device {
 
 /**
  * Redeems the token and registers the device in one transaction: the token
- * must exist, be unused and unexpired at `now` (else RELAY_E_CONFLICT, or
- * NOTFOUND), and the device must not exist (CONFLICT). On success `dev`
- * gets the token's role and user id.
+ * must exist (else NOTFOUND), be unused and unexpired, i.e. now < expires
+ * (else CONFLICT), and the device must not exist (CONFLICT; the token then
+ * stays unused). Reads dev->id and dev->identity (identity_len <= 256, else
+ * INVALID). On success `dev` gets the token's role and user id.
  */
 int relay_store_register(relay_store *st, const uint8_t token_hash[32], relay_device *dev,
                          uint64_t now);
+/** NOTFOUND if no such device. */
 int relay_store_device_get(relay_store *st, const uint8_t id[RELAY_ID_BYTES], relay_device *out);
-/** The devices of a user: *out is malloc'd (free()), *n entries. */
+/**
+ * The devices of a user, in registration order: *out is malloc'd (free()),
+ * *n entries. A user without devices gives RELAY_OK, *n = 0.
+ */
 int relay_store_user_devices(relay_store *st, const char *user_id, relay_device **out, size_t *n);
 
 /* ---- prekeys ---- */
@@ -91,9 +102,11 @@ typedef struct relay_otk {
 } relay_otk;
 
 /**
- * Replaces the device's signed prekey (serialized SignedPrekey) if spk is
- * not NULL and adds one-time prekeys. QUOTA if the stored total would pass
- * limits.prekeys_max (nothing is added then); CONFLICT on a duplicate id.
+ * Replaces the device's signed prekey (serialized SignedPrekey, 1..256
+ * bytes) if spk is not NULL and adds one-time prekeys. QUOTA if the stored
+ * total would pass limits.prekeys_max; CONFLICT on an id already stored or
+ * repeated in `otks`; NOTFOUND for an unknown device. Nothing changes on
+ * any error.
  */
 int relay_store_prekeys_put(relay_store *st, const uint8_t id[RELAY_ID_BYTES], const uint8_t *spk,
                             size_t spk_len, const relay_otk *otks, size_t n);
@@ -105,6 +118,7 @@ int relay_store_prekeys_put(relay_store *st, const uint8_t id[RELAY_ID_BYTES], c
  */
 int relay_store_prekeys_claim(relay_store *st, const uint8_t id[RELAY_ID_BYTES], uint8_t *spk,
                               size_t *spk_len, relay_otk *otk, int *has_otk);
+/** One-time prekeys left; NOTFOUND for an unknown device. */
 int relay_store_prekeys_count(relay_store *st, const uint8_t id[RELAY_ID_BYTES], uint32_t *n);
 
 /* ---- messages ---- */
@@ -122,8 +136,11 @@ typedef struct relay_envelope {
 /**
  * Stores every envelope for each of its recipients, all or nothing, and
  * grants each recipient read access to the referenced blobs (which must
- * belong to the sender: DENIED otherwise). NOTFOUND if a recipient does not
- * exist, QUOTA if a mailbox is full. *stored = copies made.
+ * exist and belong to the sender: DENIED otherwise). NOTFOUND if a
+ * recipient does not exist, QUOTA if a mailbox is full (limits.mailbox_*),
+ * INVALID for an envelope without recipients. A recipient listed twice in
+ * one envelope gets one copy. The content is stored once per envelope,
+ * however many recipients. *stored = copies made.
  */
 int relay_store_send(relay_store *st, const uint8_t sender[RELAY_ID_BYTES],
                      const relay_envelope *env, size_t n, uint64_t now, uint32_t *stored);
@@ -140,14 +157,18 @@ typedef struct relay_delivery {
 } relay_delivery;
 
 /**
- * Oldest messages of the device's mailbox, at most max_n and about
- * max_bytes of content; *more says whether others are waiting.
- * Free with relay_deliveries_free().
+ * Oldest messages of the device's mailbox, at most max_n (>= 1, else
+ * INVALID) and at most max_bytes of content, but always the oldest message
+ * if there is one; *more says whether others are waiting. Free with
+ * relay_deliveries_free() (also when *n = 0).
  */
 int relay_store_fetch(relay_store *st, const uint8_t id[RELAY_ID_BYTES], size_t max_n,
                       size_t max_bytes, relay_delivery **out, size_t *n, int *more);
 void relay_deliveries_free(relay_delivery *d, size_t n);
-/** Deletes the caller's messages by id; ids of others are ignored. */
+/**
+ * Deletes the caller's messages by id; ids of others and unknown ids are
+ * ignored. Deleting the last copy of an envelope deletes its content.
+ */
 int relay_store_ack(relay_store *st, const uint8_t id[RELAY_ID_BYTES], const uint64_t *ids,
                     size_t n, uint32_t *deleted);
 
@@ -156,15 +177,29 @@ int relay_store_ack(relay_store *st, const uint8_t id[RELAY_ID_BYTES], const uin
 typedef struct relay_blob_writer relay_blob_writer;
 typedef struct relay_blob_reader relay_blob_reader;
 
+/**
+ * Starts a blob owned by `owner` (NOTFOUND if not registered). The writer
+ * must end with relay_blob_commit() or relay_blob_abort(), also after a
+ * failed write. One writer is for one thread at a time.
+ */
 int relay_store_blob_create(relay_store *st, const uint8_t owner[RELAY_ID_BYTES],
                             relay_blob_writer **out);
-/** QUOTA once the total passes limits.blob_max_bytes (the blob is then dropped). */
+/**
+ * Appends to the blob's file. QUOTA once the total passes
+ * limits.blob_max_bytes: the blob is then dropped, and every later write or
+ * commit reports the same error.
+ */
 int relay_blob_write(relay_blob_writer *w, const uint8_t *data, size_t len);
 /** Makes the blob durable and visible; blob_id gets its random id. Frees w. */
 int relay_blob_commit(relay_blob_writer *w, uint64_t now, uint8_t blob_id[RELAY_BLOB_ID_BYTES],
                       uint64_t *size);
 void relay_blob_abort(relay_blob_writer *w);
-/** Opens a blob for its owner or a device it was granted to (else DENIED / NOTFOUND). */
+/**
+ * Opens a blob for its owner or a device it was granted to: NOTFOUND if
+ * there is no such blob (or it was purged), DENIED if it is someone else's
+ * (the HTTP layer answers 404 to both). The reader reads the file and holds
+ * no database resources.
+ */
 int relay_store_blob_open(relay_store *st, const uint8_t requester[RELAY_ID_BYTES],
                           const uint8_t blob_id[RELAY_BLOB_ID_BYTES], relay_blob_reader **out,
                           uint64_t *size);
@@ -174,10 +209,18 @@ void relay_blob_close(relay_blob_reader *r);
 
 /* ---- housekeeping ---- */
 
-/** Deletes messages, blobs and tokens older than their TTL / expiry. */
+/**
+ * Deletes messages and blobs (with their files) received more than
+ * limits.ttl_seconds before `now`, and tokens that are used or expired.
+ * *purged = messages + blobs + tokens deleted.
+ */
 int relay_store_purge(relay_store *st, uint64_t now, uint64_t *purged);
 
-/** Counters for /metrics. */
+/**
+ * Counters for /metrics, since open: transactions committed, write
+ * operations they carried (grouped_ops / commits = group size), message
+ * copies stored, and copies deleted by ack or purge.
+ */
 typedef struct relay_store_stats {
     uint64_t commits, grouped_ops, messages_stored, messages_deleted;
 } relay_store_stats;

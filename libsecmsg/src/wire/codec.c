@@ -96,7 +96,7 @@ static int has_len(protobuf_c_boolean has, ProtobufCBinaryData b, size_t len)
  * check a key (and a message carrying it outside any AEAD) would have more
  * than one encoding.
  */
-static int x25519_canonical(const uint8_t k[SECMSG__KEY_BYTES])
+int secmsg__wire_x25519_canonical(const uint8_t k[SECMSG__KEY_BYTES])
 {
     if (k[31] & 0x80U)
         return 0;
@@ -110,7 +110,7 @@ static int x25519_canonical(const uint8_t k[SECMSG__KEY_BYTES])
 
 static int has_x25519(protobuf_c_boolean has, ProtobufCBinaryData b)
 {
-    return has_len(has, b, SECMSG__KEY_BYTES) && x25519_canonical(b.data);
+    return has_len(has, b, SECMSG__KEY_BYTES) && secmsg__wire_x25519_canonical(b.data);
 }
 
 static int check_version(protobuf_c_boolean has, uint32_t v)
@@ -148,6 +148,14 @@ int secmsg__wire_check_prekey_info(const Secmsg__Wire__PrekeyInfo *m)
     return SECMSG_OK;
 }
 
+int secmsg__wire_check_signed_prekey(const Secmsg__Wire__SignedPrekey *m)
+{
+    if (m == NULL || !m->has_id || m->id == 0 || !has_x25519(m->has_pub, m->pub) ||
+        !has_len(m->has_sig, m->sig, SECMSG__SIG_BYTES))
+        return SECMSG_E_MALFORMED;
+    return SECMSG_OK;
+}
+
 static int check_bundle(const Secmsg__Wire__PrekeyBundle *m)
 {
     int rc = check_version(m->has_version, m->version);
@@ -156,11 +164,9 @@ static int check_bundle(const Secmsg__Wire__PrekeyBundle *m)
     rc = secmsg__wire_check_identity_public(m->identity);
     if (rc != SECMSG_OK)
         return rc;
-    const Secmsg__Wire__SignedPrekey *spk = m->signed_prekey;
-    if (spk == NULL || !spk->has_id || spk->id == 0 ||
-        !has_x25519(spk->has_pub, spk->pub) ||
-        !has_len(spk->has_sig, spk->sig, SECMSG__SIG_BYTES))
-        return SECMSG_E_MALFORMED;
+    rc = secmsg__wire_check_signed_prekey(m->signed_prekey);
+    if (rc != SECMSG_OK)
+        return rc;
     const Secmsg__Wire__OneTimePrekey *otk = m->one_time_prekey;
     if (otk != NULL && (!otk->has_id || otk->id == 0 ||
                         !has_x25519(otk->has_pub, otk->pub)))
@@ -312,9 +318,9 @@ static int has_unknown_fields(const ProtobufCMessage *m)
  * One decoder body for every message type: bound the size, unpack, check.
  * The unpack function pointer and free use the protobuf-c descriptor.
  */
-static int decode(ProtobufCMessage **out, const ProtobufCMessageDescriptor *desc, size_t max,
-                  int (*check)(const ProtobufCMessage *), const uint8_t *in, size_t len,
-                  ProtobufCAllocator *alloc)
+int secmsg__wire_decode(ProtobufCMessage **out, const ProtobufCMessageDescriptor *desc,
+                        size_t max, secmsg__wire_check_fn check, const void *ctx,
+                        const uint8_t *in, size_t len, ProtobufCAllocator *alloc)
 {
     *out = NULL;
     if (in == NULL || len == 0 || len > max)
@@ -322,7 +328,7 @@ static int decode(ProtobufCMessage **out, const ProtobufCMessageDescriptor *desc
     ProtobufCMessage *m = protobuf_c_message_unpack(desc, alloc, len, in);
     if (m == NULL)
         return SECMSG_E_MALFORMED;
-    int rc = check(m);
+    int rc = check(m, ctx);
     /*
      * Only the canonical encoding is accepted: no unknown fields and no
      * repeated or padded fields, i.e. re-encoding gives exactly `len` bytes.
@@ -342,7 +348,11 @@ static int decode(ProtobufCMessage **out, const ProtobufCMessageDescriptor *desc
 
 /* Adapters from the typed checks to the generic signature. */
 #define CHECK_ADAPTER(name, type, fn)                                                          \
-    static int name(const ProtobufCMessage *m) { return fn((const type *)(const void *)m); }
+    static int name(const ProtobufCMessage *m, const void *ctx)                                \
+    {                                                                                          \
+        (void)ctx;                                                                             \
+        return fn((const type *)(const void *)m);                                              \
+    }
 
 static int check_identity_private(const Secmsg__Wire__IdentityPrivate *m)
 {
@@ -366,7 +376,7 @@ CHECK_ADAPTER(chk_pkset, Secmsg__Wire__PrekeySet, check_prekey_set)
     int fname(type **out, const uint8_t *in, size_t len, ProtobufCAllocator *alloc)           \
     {                                                                                          \
         ProtobufCMessage *m;                                                                   \
-        int rc = decode(&m, &desc, max, chk, in, len, alloc);                                  \
+        int rc = secmsg__wire_decode(&m, &desc, max, chk, NULL, in, len, alloc);               \
         *out = (type *)(void *)m;                                                              \
         return rc;                                                                             \
     }

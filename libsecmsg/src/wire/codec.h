@@ -56,6 +56,27 @@ extern ProtobufCAllocator secmsg__wiping_allocator;
 
 int secmsg__wire_check_identity_public(const Secmsg__Wire__IdentityPublic *m);
 int secmsg__wire_check_prekey_info(const Secmsg__Wire__PrekeyInfo *m);
+/* A SignedPrekey: id != 0, canonical X25519 pub, 64-byte sig (not verified). */
+int secmsg__wire_check_signed_prekey(const Secmsg__Wire__SignedPrekey *m);
+
+/**
+ * 1 if k is a canonical X25519 public key: bit 255 clear and the value
+ * below 2^255 - 19, i.e. the key has exactly one encoding.
+ */
+int secmsg__wire_x25519_canonical(const uint8_t k[SECMSG__KEY_BYTES]);
+
+/*
+ * The decoder body every message type shares (here and in relay_codec.c):
+ * refuses len 0 or len > max before protobuf-c sees the bytes, unpacks with
+ * desc, runs check(m, ctx), and accepts only the canonical encoding (no
+ * unknown fields at any depth, re-encoding gives exactly len bytes). check
+ * returns SECMSG_OK or a negative SECMSG_E_*, which is passed on; on any
+ * error *out is NULL and nothing stays allocated.
+ */
+typedef int (*secmsg__wire_check_fn)(const ProtobufCMessage *m, const void *ctx);
+int secmsg__wire_decode(ProtobufCMessage **out, const ProtobufCMessageDescriptor *desc,
+                        size_t max, secmsg__wire_check_fn check, const void *ctx,
+                        const uint8_t *in, size_t len, ProtobufCAllocator *alloc);
 
 int secmsg__wire_decode_identity_public(Secmsg__Wire__IdentityPublic **out, const uint8_t *in,
                                         size_t len, ProtobufCAllocator *alloc);

@@ -3,7 +3,8 @@
  * size bound first, then protobuf-c, then required fields, lengths, counts
  * and canonical encoding. Return SECMSG_OK or SECMSG_E_MALFORMED (the
  * relay answers 400) and a message freed with the matching protobuf-c
- * __free_unpacked(m, NULL).
+ * __free_unpacked(m, NULL); SECMSG_E_INVALID_ARG only for a NULL out or lim
+ * (a programming error). On error *out is NULL.
  *
  * Limits that are the relay's configuration (recipients per request,
  * envelope size, prekeys per upload) are passed in; structural limits
@@ -47,7 +48,10 @@ int secmsg__relay_decode_send(Secmsg__Relay__SendRequest **out, const uint8_t *i
 int secmsg__relay_decode_ack(Secmsg__Relay__AckRequest **out, const uint8_t *in, size_t len,
                              const secmsg__relay_limits *lim);
 
-/** 1 if s (NUL-terminated) is a valid user id: 1..64 bytes of [A-Za-z0-9._-]. */
+/**
+ * 1 if s (NUL-terminated) is a valid user id: 1..64 bytes of [A-Za-z0-9._-],
+ * other than "." and ".." (user ids are URL path segments).
+ */
 int secmsg__relay_user_id_valid(const char *s);
 
 #endif

@@ -1,0 +1,267 @@
+/* POST /v1/messages, GET /v1/messages?wait=S (long poll), POST /v1/messages/ack. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "handlers.h"
+#include "longpoll.h"
+#include "ratelimit.h"
+#include "secmsg/common.h"
+
+/*
+ * The codec reports every refusal as malformed. Decoding once more without
+ * the configurable limits tells a body that only breaks a limit (413) from
+ * one that is malformed (400); this costs a second parse on the error path
+ * only.
+ */
+static enum MHD_Result refuse_send(struct MHD_Connection *conn, relayd_request *rq)
+{
+    secmsg__relay_limits relaxed = rq->srv->codec_limits;
+    Secmsg__Relay__SendRequest *m = NULL;
+    relaxed.max_envelope = SIZE_MAX;
+    relaxed.max_recipients = SIZE_MAX;
+    if (secmsg__relay_decode_send(&m, rq->body, rq->body_len, &relaxed) != SECMSG_OK)
+        return relayd_respond_malformed(conn, rq, "SendRequest");
+    int big = 0;
+    for (size_t i = 0; i < m->n_envelopes; i++)
+        if (m->envelopes[i]->content.len > rq->srv->cfg->envelope_max)
+            big = 1;
+    secmsg__relay__send_request__free_unpacked(m, NULL);
+    if (big)
+        return relayd_respond_error(conn, rq, MHD_HTTP_CONTENT_TOO_LARGE, "envelope_too_large",
+                                    "An envelope's content is larger than the relay accepts.");
+    return relayd_respond_error(conn, rq, MHD_HTTP_CONTENT_TOO_LARGE, "too_many_recipients",
+                                "The request names more recipients than the relay accepts.");
+}
+
+static enum MHD_Result refuse_ack(struct MHD_Connection *conn, relayd_request *rq)
+{
+    secmsg__relay_limits relaxed = rq->srv->codec_limits;
+    Secmsg__Relay__AckRequest *m = NULL;
+    relaxed.max_acks = SIZE_MAX;
+    if (secmsg__relay_decode_ack(&m, rq->body, rq->body_len, &relaxed) != SECMSG_OK)
+        return relayd_respond_malformed(conn, rq, "AckRequest");
+    secmsg__relay__ack_request__free_unpacked(m, NULL);
+    return relayd_respond_error(conn, rq, MHD_HTTP_CONTENT_TOO_LARGE, "too_many_acks",
+                                "The request acknowledges more ids than the relay accepts.");
+}
+
+enum MHD_Result relayd_handle_send(struct MHD_Connection *conn, relayd_request *rq)
+{
+    relayd_server *srv = rq->srv;
+    Secmsg__Relay__SendRequest *m = NULL;
+    relay_envelope *envs = NULL;
+    uint8_t(*recips)[RELAY_ID_BYTES] = NULL;
+    uint8_t(*blobs)[RELAY_BLOB_ID_BYTES] = NULL;
+    enum MHD_Result r = MHD_NO;
+
+    if (secmsg__relay_decode_send(&m, rq->body, rq->body_len, &srv->codec_limits) != SECMSG_OK)
+        return refuse_send(conn, rq);
+
+    /* The store takes contiguous id arrays; the codec bounded every count. */
+    size_t n_env = m->n_envelopes, n_recips = 0, n_blobs = 0;
+    for (size_t i = 0; i < n_env; i++) {
+        n_recips += m->envelopes[i]->n_recipients;
+        n_blobs += m->envelopes[i]->n_blob_ids;
+    }
+    envs = calloc(n_env > 0 ? n_env : 1, sizeof *envs);
+    recips = calloc(n_recips > 0 ? n_recips : 1, sizeof *recips);
+    blobs = calloc(n_blobs > 0 ? n_blobs : 1, sizeof *blobs);
+    if (envs == NULL || recips == NULL || blobs == NULL)
+        goto out;
+    size_t ri = 0, bi = 0;
+    for (size_t i = 0; i < n_env; i++) {
+        const Secmsg__Relay__Envelope *e = m->envelopes[i];
+        if (e->message_id.len != RELAY_MSGID_BYTES) {
+            r = relayd_respond_malformed(conn, rq, "SendRequest");
+            goto out;
+        }
+        memcpy(envs[i].message_id, e->message_id.data, RELAY_MSGID_BYTES);
+        envs[i].recipients = (const uint8_t(*)[RELAY_ID_BYTES])(recips + ri);
+        envs[i].n_recipients = e->n_recipients;
+        for (size_t j = 0; j < e->n_recipients; j++) {
+            if (e->recipients[j].len != RELAY_ID_BYTES) {
+                r = relayd_respond_malformed(conn, rq, "SendRequest");
+                goto out;
+            }
+            memcpy(recips[ri++], e->recipients[j].data, RELAY_ID_BYTES);
+        }
+        envs[i].content = e->content.data;
+        envs[i].content_len = e->content.len;
+        envs[i].blob_ids = (const uint8_t(*)[RELAY_BLOB_ID_BYTES])(blobs + bi);
+        envs[i].n_blobs = e->n_blob_ids;
+        for (size_t j = 0; j < e->n_blob_ids; j++) {
+            if (e->blob_ids[j].len != RELAY_BLOB_ID_BYTES) {
+                r = relayd_respond_malformed(conn, rq, "SendRequest");
+                goto out;
+            }
+            memcpy(blobs[bi++], e->blob_ids[j].data, RELAY_BLOB_ID_BYTES);
+        }
+    }
+
+    uint32_t stored = 0;
+    int rc = relay_store_send(srv->store, rq->dev.id, envs, n_env, relayd_now(), &stored);
+    switch (rc) {
+    case RELAY_OK:
+        break;
+    case RELAY_E_NOTFOUND:
+        r = relayd_respond_error(conn, rq, MHD_HTTP_NOT_FOUND, "unknown_recipient",
+                                 "A recipient device is not registered; nothing was stored.");
+        goto out;
+    case RELAY_E_QUOTA:
+        r = relayd_respond_error(conn, rq, MHD_HTTP_TOO_MANY_REQUESTS, "mailbox_full",
+                                 "A recipient's mailbox is full; nothing was stored.");
+        goto out;
+    case RELAY_E_DENIED:
+        r = relayd_respond_error(conn, rq, MHD_HTTP_FORBIDDEN, "blob_not_owned",
+                                 "An envelope refers to a blob this device did not upload.");
+        goto out;
+    case RELAY_E_INVALID:
+        r = relayd_respond_malformed(conn, rq, "SendRequest");
+        goto out;
+    default:
+        r = relayd_respond_store_error(conn, rq, rc);
+        goto out;
+    }
+    relayd_longpoll_notify(srv->lp, (const uint8_t(*)[32])recips, ri);
+
+    Secmsg__Relay__SendResponse resp = SECMSG__RELAY__SEND_RESPONSE__INIT;
+    resp.has_stored = 1;
+    resp.stored = stored;
+    r = relayd_respond_pb(conn, rq, &resp.base);
+out:
+    free(blobs);
+    free(recips);
+    free(envs);
+    secmsg__relay__send_request__free_unpacked(m, NULL);
+    return r;
+}
+
+static enum MHD_Result respond_deliveries(struct MHD_Connection *conn, relayd_request *rq,
+                                          relay_delivery *d, size_t n, int more)
+{
+    Secmsg__Relay__FetchResponse resp = SECMSG__RELAY__FETCH_RESPONSE__INIT;
+    Secmsg__Relay__PrekeyStatus st;
+    enum MHD_Result r = MHD_NO;
+    size_t n_blobs = 0;
+    for (size_t i = 0; i < n; i++)
+        n_blobs += d[i].n_blobs;
+
+    int rc = relayd_prekey_status(rq, &st);
+    if (rc != RELAY_OK)
+        return relayd_respond_store_error(conn, rq, rc);
+
+    Secmsg__Relay__Delivery *dv = calloc(n > 0 ? n : 1, sizeof *dv);
+    Secmsg__Relay__Delivery **dp = calloc(n > 0 ? n : 1, sizeof *dp);
+    ProtobufCBinaryData *bl = calloc(n_blobs > 0 ? n_blobs : 1, sizeof *bl);
+    if (dv == NULL || dp == NULL || bl == NULL)
+        goto out;
+    size_t bi = 0;
+    for (size_t i = 0; i < n; i++) {
+        secmsg__relay__delivery__init(&dv[i]);
+        dv[i].has_id = 1;
+        dv[i].id = d[i].id;
+        dv[i].has_sender = 1;
+        dv[i].sender = secmsg__bytes(d[i].sender, sizeof d[i].sender);
+        dv[i].has_message_id = 1;
+        dv[i].message_id = secmsg__bytes(d[i].message_id, sizeof d[i].message_id);
+        dv[i].has_content = 1;
+        dv[i].content = secmsg__bytes(d[i].content, d[i].content_len);
+        dv[i].has_received = 1;
+        dv[i].received = d[i].received;
+        dv[i].n_blob_ids = d[i].n_blobs;
+        dv[i].blob_ids = bl + bi;
+        for (size_t j = 0; j < d[i].n_blobs; j++)
+            bl[bi++] = secmsg__bytes(d[i].blob_ids[j], RELAY_BLOB_ID_BYTES);
+        dp[i] = &dv[i];
+    }
+    resp.n_deliveries = n;
+    resp.deliveries = dp;
+    resp.has_more = 1;
+    resp.more = more != 0;
+    resp.prekeys = &st;
+    r = relayd_respond_pb(conn, rq, &resp.base);
+out:
+    free(bl);
+    free(dp);
+    free(dv);
+    return r;
+}
+
+/*
+ * Called once when the request completes and again each time its long poll
+ * is resumed. Arms the waiter before fetching (see longpoll.h), suspends
+ * on an empty mailbox, answers otherwise or once the wait is over.
+ */
+enum MHD_Result relayd_handle_fetch(struct MHD_Connection *conn, relayd_request *rq)
+{
+    relayd_server *srv = rq->srv;
+    relayd_waiter *w = &rq->waiter;
+    uint64_t now_ns = relayd_now_ns();
+
+    if (!rq->poll_started) {
+        rq->poll_started = 1;
+        rq->poll_deadline_ns = now_ns + (uint64_t)rq->wait * 1000000000ULL;
+    }
+    int resumed = w->state >= WAITER_WOKEN_MAIL;
+    if (w->state == WAITER_WOKEN_TIMEOUT || w->state == WAITER_WOKEN_SHUTDOWN)
+        rq->poll_over = 1;
+    if (resumed)
+        w->state = WAITER_IDLE; /* longpoll.c has already let go of it */
+
+    for (;;) {
+        int armed = 0;
+        if (rq->wait > 0 && !rq->poll_over && now_ns < rq->poll_deadline_ns) {
+            int rc = relayd_longpoll_arm(srv->lp, w, rq->dev.id, conn, rq->poll_deadline_ns);
+            if (rc == LONGPOLL_OK)
+                armed = 1;
+            else if (rc == LONGPOLL_E_STOPPING || resumed)
+                rq->poll_over = 1; /* a poll that already waited answers rather than fail */
+            else
+                return relayd_respond_error(conn, rq, MHD_HTTP_TOO_MANY_REQUESTS,
+                                            "too_many_waiters",
+                                            "Too many long polls are waiting; retry shortly.");
+        }
+
+        relay_delivery *d = NULL;
+        size_t n = 0;
+        int more = 0;
+        int rc = relay_store_fetch(srv->store, rq->dev.id, srv->cfg->fetch_max_messages,
+                                   srv->cfg->fetch_max_bytes, &d, &n, &more);
+        if (rc != RELAY_OK || n > 0 || !armed) {
+            if (armed)
+                relayd_longpoll_disarm(srv->lp, w);
+            enum MHD_Result r = rc != RELAY_OK ? relayd_respond_store_error(conn, rq, rc)
+                                               : respond_deliveries(conn, rq, d, n, more);
+            relay_deliveries_free(d, n);
+            return r;
+        }
+        relay_deliveries_free(d, n);
+        if (relayd_longpoll_suspend(srv->lp, w))
+            return MHD_YES; /* called again when resumed */
+        /* Mail arrived while fetching, or the relay is stopping: look again. */
+        now_ns = relayd_now_ns();
+    }
+}
+
+enum MHD_Result relayd_handle_ack(struct MHD_Connection *conn, relayd_request *rq)
+{
+    relayd_server *srv = rq->srv;
+    Secmsg__Relay__AckRequest *m = NULL;
+    enum MHD_Result r;
+
+    if (secmsg__relay_decode_ack(&m, rq->body, rq->body_len, &srv->codec_limits) != SECMSG_OK)
+        return refuse_ack(conn, rq);
+    uint32_t deleted = 0;
+    int rc = relay_store_ack(srv->store, rq->dev.id, m->ids, m->n_ids, &deleted);
+    if (rc != RELAY_OK) {
+        r = relayd_respond_store_error(conn, rq, rc);
+    } else {
+        Secmsg__Relay__AckResponse resp = SECMSG__RELAY__ACK_RESPONSE__INIT;
+        resp.has_deleted = 1;
+        resp.deleted = deleted;
+        r = relayd_respond_pb(conn, rq, &resp.base);
+    }
+    secmsg__relay__ack_request__free_unpacked(m, NULL);
+    return r;
+}
