@@ -95,7 +95,7 @@ void relayd_config_defaults(relayd_config *cfg)
     memset(cfg, 0, sizeof *cfg);
     memcpy(cfg->listen, "127.0.0.1", sizeof "127.0.0.1");
     cfg->port = 8443;
-    cfg->threads = 16;
+    cfg->threads = 64;
     cfg->max_connections = 10000;
     cfg->connection_timeout = 120;
     cfg->shutdown_grace = 10;

@@ -78,7 +78,7 @@ static const char help_text[] =
     "        to start.\n"
     "    --SETTING VALUE\n"
     "        Every configuration key is also an option, with '-' for '_':\n"
-    "        --threads 16, --token-ttl 3600, --rate 200, --anon-rate 100,\n"
+    "        --threads 64, --token-ttl 3600, --rate 200, --anon-rate 100,\n"
     "        --blob-max 104857600, --ttl 2592000, --purge-interval 3600, ...\n"
     "        Booleans take no value (--metrics) or '=true' / '=false'.\n"
     "    -h, --help\n"
