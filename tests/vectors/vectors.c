@@ -13,16 +13,6 @@ static uint8_t rng_key[crypto_stream_chacha20_ietf_KEYBYTES];
 static uint32_t rng_draw;
 
 static const char *rng_name(void) { return "secmsg-vectors"; }
-static uint32_t rng_random(void)
-{
-    uint8_t b[4];
-    uint8_t nonce[crypto_stream_chacha20_ietf_NONCEBYTES] = {0};
-    for (unsigned i = 0; i < 4; i++)
-        nonce[i] = (uint8_t)(rng_draw >> (8 * i));
-    rng_draw++;
-    crypto_stream_chacha20_ietf(b, sizeof b, nonce, rng_key);
-    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
-}
 /* Every 32-byte draw is logged so that drawn private keys can be reported. */
 #define LOG_MAX 64
 static uint8_t rng_log[LOG_MAX][32];
@@ -47,6 +37,12 @@ static const uint8_t *drawn_private(const uint8_t pub[32])
         if (crypto_scalarmult_base(p, rng_log[i]) == 0 && memcmp(p, pub, 32) == 0)
             return rng_log[i];
     return NULL;
+}
+static uint32_t rng_random(void)
+{
+    uint8_t b[4];
+    rng_buf(b, sizeof b);
+    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
 }
 static void rng_stir(void) {}
 

@@ -95,19 +95,21 @@ static size_t prekey_info_len(const secmsg_session *s, Secmsg__Wire__PrekeyInfo 
     return secmsg__wire__prekey_info__get_packed_size(pi);
 }
 
+/* Encoded Message length for a plaintext of pt_len and a prekey info of pk bytes (0: none). */
+static size_t message_len(size_t pt_len, size_t pk)
+{
+    size_t body = pt_len + SECMSG__TAG_BYTES;
+    size_t n = 2 + 2 + SECMSG__HEADER_BYTES + 1 + secmsg__varint_len(body) + body;
+    return pk == 0 ? n : n + 1 + secmsg__varint_len(pk) + pk;
+}
+
 size_t secmsg__ratchet_ciphertext_len(const secmsg_session *s, size_t pt_len)
 {
     if (pt_len > SECMSG_MAX_PLAINTEXT)
         return 0;
-    size_t body = pt_len + SECMSG__TAG_BYTES;
-    size_t n = 2 + 2 + SECMSG__HEADER_BYTES + 1 + secmsg__varint_len(body) + body;
-    if (s->has_pending) {
-        Secmsg__Wire__PrekeyInfo pi;
-        Secmsg__Wire__IdentityPublic ip;
-        size_t pk = prekey_info_len(s, &pi, &ip);
-        n += 1 + secmsg__varint_len(pk) + pk;
-    }
-    return n;
+    Secmsg__Wire__PrekeyInfo pi;
+    Secmsg__Wire__IdentityPublic ip;
+    return message_len(pt_len, s->has_pending ? prekey_info_len(s, &pi, &ip) : 0);
 }
 
 /*
@@ -119,7 +121,10 @@ int secmsg__ratchet_encrypt(secmsg_session *s, uint8_t *out, size_t cap, size_t 
 {
     if ((!s->r.has_cks && !s->r.has_dhr) || s->r.ns == UINT32_MAX)
         return SECMSG_E_STATE;
-    size_t need = secmsg__ratchet_ciphertext_len(s, pt_len);
+    Secmsg__Wire__PrekeyInfo pi;
+    Secmsg__Wire__IdentityPublic ip;
+    size_t pk = s->has_pending ? prekey_info_len(s, &pi, &ip) : 0;
+    size_t need = message_len(pt_len, pk);
     *out_len = need;
     if (out == NULL || cap < need)
         return SECMSG_E_BUFFER_TOO_SMALL;
@@ -168,10 +173,7 @@ int secmsg__ratchet_encrypt(secmsg_session *s, uint8_t *out, size_t cap, size_t 
                                               mk + MK_BODY_NONCE, mk);
     p += body;
 
-    if (s->has_pending) {
-        Secmsg__Wire__PrekeyInfo pi;
-        Secmsg__Wire__IdentityPublic ip;
-        size_t pk = prekey_info_len(s, &pi, &ip);
+    if (pk != 0) {
         *p++ = TAG_PREKEY;
         p += secmsg__varint_put(p, pk);
         p += secmsg__wire__prekey_info__pack(&pi, p);

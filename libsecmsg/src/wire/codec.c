@@ -85,10 +85,6 @@ void secmsg__arena_wipe(secmsg__arena *a)
 
 /* ---- field checks ---- */
 
-static int has_len(protobuf_c_boolean has, ProtobufCBinaryData b, size_t len)
-{
-    return has && b.len == len && b.data != NULL;
-}
 
 /*
  * X25519 public keys must be canonical: bit 255 clear and the value below
@@ -110,7 +106,7 @@ int secmsg__wire_x25519_canonical(const uint8_t k[SECMSG__KEY_BYTES])
 
 static int has_x25519(protobuf_c_boolean has, ProtobufCBinaryData b)
 {
-    return has_len(has, b, SECMSG__KEY_BYTES) && secmsg__wire_x25519_canonical(b.data);
+    return secmsg__wire_has_len(has, b, SECMSG__KEY_BYTES) && secmsg__wire_x25519_canonical(b.data);
 }
 
 static int check_version(protobuf_c_boolean has, uint32_t v)
@@ -127,9 +123,9 @@ int secmsg__wire_check_identity_public(const Secmsg__Wire__IdentityPublic *m)
     int rc = check_version(m->has_version, m->version);
     if (rc != SECMSG_OK)
         return rc;
-    if (!has_len(m->has_sign_pub, m->sign_pub, SECMSG__KEY_BYTES) ||
+    if (!secmsg__wire_has_len(m->has_sign_pub, m->sign_pub, SECMSG__KEY_BYTES) ||
         !has_x25519(m->has_dh_pub, m->dh_pub) ||
-        !has_len(m->has_dh_sig, m->dh_sig, SECMSG__SIG_BYTES))
+        !secmsg__wire_has_len(m->has_dh_sig, m->dh_sig, SECMSG__SIG_BYTES))
         return SECMSG_E_MALFORMED;
     return SECMSG_OK;
 }
@@ -151,7 +147,7 @@ int secmsg__wire_check_prekey_info(const Secmsg__Wire__PrekeyInfo *m)
 int secmsg__wire_check_signed_prekey(const Secmsg__Wire__SignedPrekey *m)
 {
     if (m == NULL || !m->has_id || m->id == 0 || !has_x25519(m->has_pub, m->pub) ||
-        !has_len(m->has_sig, m->sig, SECMSG__SIG_BYTES))
+        !secmsg__wire_has_len(m->has_sig, m->sig, SECMSG__SIG_BYTES))
         return SECMSG_E_MALFORMED;
     return SECMSG_OK;
 }
@@ -179,7 +175,7 @@ static int check_message(const Secmsg__Wire__Message *m)
     int rc = check_version(m->has_version, m->version);
     if (rc != SECMSG_OK)
         return rc;
-    if (!has_len(m->has_header, m->header, SECMSG__HEADER_BYTES) || !m->has_body ||
+    if (!secmsg__wire_has_len(m->has_header, m->header, SECMSG__HEADER_BYTES) || !m->has_body ||
         m->body.len < SECMSG__TAG_BYTES || m->body.data == NULL ||
         m->body.len - SECMSG__TAG_BYTES > SECMSG__MAX_PLAINTEXT)
         return SECMSG_E_MALFORMED;
@@ -199,11 +195,11 @@ static int check_session_state(const Secmsg__Wire__SessionState *m)
     if (rc != SECMSG_OK)
         return rc;
     if (!m->has_initiator ||
-        !has_len(m->has_local_sign_pub, m->local_sign_pub, SECMSG__KEY_BYTES) ||
-        !has_len(m->has_rk, m->rk, SECMSG__KEY_BYTES) ||
-        !has_len(m->has_dhs_priv, m->dhs_priv, SECMSG__KEY_BYTES) ||
-        !has_len(m->has_nhks, m->nhks, SECMSG__KEY_BYTES) ||
-        !has_len(m->has_nhkr, m->nhkr, SECMSG__KEY_BYTES) || !opt_key(m->has_dhr, m->dhr) ||
+        !secmsg__wire_has_len(m->has_local_sign_pub, m->local_sign_pub, SECMSG__KEY_BYTES) ||
+        !secmsg__wire_has_len(m->has_rk, m->rk, SECMSG__KEY_BYTES) ||
+        !secmsg__wire_has_len(m->has_dhs_priv, m->dhs_priv, SECMSG__KEY_BYTES) ||
+        !secmsg__wire_has_len(m->has_nhks, m->nhks, SECMSG__KEY_BYTES) ||
+        !secmsg__wire_has_len(m->has_nhkr, m->nhkr, SECMSG__KEY_BYTES) || !opt_key(m->has_dhr, m->dhr) ||
         !opt_key(m->has_cks, m->cks) || !opt_key(m->has_ckr, m->ckr) ||
         !opt_key(m->has_hks, m->hks) || !opt_key(m->has_hkr, m->hkr) || !m->has_ns ||
         !m->has_nr || !m->has_pn)
@@ -245,7 +241,7 @@ static int check_session_state(const Secmsg__Wire__SessionState *m)
     for (size_t i = 0; i < m->n_skipped; i++) {
         const Secmsg__Wire__SkippedKey *k = m->skipped[i];
         if (k == NULL || !k->has_chain || !k->has_n ||
-            !has_len(k->has_mk, k->mk, SECMSG__MK_BYTES) ||
+            !secmsg__wire_has_len(k->has_mk, k->mk, SECMSG__MK_BYTES) ||
             (k->chain != chain && k->chain != chain + 1) || (i == 0 && k->chain != 0) ||
             (i > 0 && k->chain == chain && k->n <= m->skipped[i - 1]->n))
             return SECMSG_E_MALFORMED;
@@ -258,7 +254,7 @@ static int check_session_state(const Secmsg__Wire__SessionState *m)
 
 static int check_prekey_private(const Secmsg__Wire__PrekeyPrivate *p)
 {
-    return p != NULL && p->has_id && p->id != 0 && has_len(p->has_priv, p->priv, SECMSG__KEY_BYTES);
+    return p != NULL && p->has_id && p->id != 0 && secmsg__wire_has_len(p->has_priv, p->priv, SECMSG__KEY_BYTES);
 }
 
 static int check_prekey_set(const Secmsg__Wire__PrekeySet *m)
@@ -266,9 +262,9 @@ static int check_prekey_set(const Secmsg__Wire__PrekeySet *m)
     int rc = check_version(m->has_version, m->version);
     if (rc != SECMSG_OK)
         return rc;
-    if (!has_len(m->has_identity_sign_pub, m->identity_sign_pub, SECMSG__KEY_BYTES) ||
+    if (!secmsg__wire_has_len(m->has_identity_sign_pub, m->identity_sign_pub, SECMSG__KEY_BYTES) ||
         !check_prekey_private(m->signed_prekey) ||
-        !has_len(m->has_signed_prekey_sig, m->signed_prekey_sig, SECMSG__SIG_BYTES) ||
+        !secmsg__wire_has_len(m->has_signed_prekey_sig, m->signed_prekey_sig, SECMSG__SIG_BYTES) ||
         (m->previous_signed_prekey != NULL && !check_prekey_private(m->previous_signed_prekey)) ||
         !m->has_next_one_time_id || m->n_one_time_prekeys > SECMSG__MAX_ONE_TIME_PREKEYS)
         return SECMSG_E_MALFORMED;
@@ -359,8 +355,8 @@ static int check_identity_private(const Secmsg__Wire__IdentityPrivate *m)
     int rc = check_version(m->has_version, m->version);
     if (rc != SECMSG_OK)
         return rc;
-    if (!has_len(m->has_sign_seed, m->sign_seed, SECMSG__KEY_BYTES) ||
-        !has_len(m->has_dh_priv, m->dh_priv, SECMSG__KEY_BYTES))
+    if (!secmsg__wire_has_len(m->has_sign_seed, m->sign_seed, SECMSG__KEY_BYTES) ||
+        !secmsg__wire_has_len(m->has_dh_priv, m->dh_priv, SECMSG__KEY_BYTES))
         return SECMSG_E_MALFORMED;
     return SECMSG_OK;
 }

@@ -92,6 +92,12 @@ int secmsg__wire_decode_session_state(Secmsg__Wire__SessionState **out, const ui
 int secmsg__wire_decode_prekey_set(Secmsg__Wire__PrekeySet **out, const uint8_t *in, size_t len,
                                    ProtobufCAllocator *alloc);
 
+/* An optional bytes field that is present and exactly len bytes long. */
+static inline int secmsg__wire_has_len(protobuf_c_boolean has, ProtobufCBinaryData b, size_t len)
+{
+    return has && b.len == len && b.data != NULL;
+}
+
 /* Field helpers for encoders. */
 static inline ProtobufCBinaryData secmsg__bytes(const uint8_t *p, size_t n)
 {

@@ -25,10 +25,6 @@
 #define SIGNED_PREKEY_MAX                                                                          \
     (UINT32_FIELD_MAX + BYTES_FIELD_MAX(SECMSG__KEY_BYTES) + BYTES_FIELD_MAX(SECMSG__SIG_BYTES))
 
-static int has_len(protobuf_c_boolean has, ProtobufCBinaryData b, size_t len)
-{
-    return has && b.len == len && b.data != NULL;
-}
 
 /* Every entry of a repeated bytes field is exactly len bytes long. */
 static int all_len(const ProtobufCBinaryData *v, size_t n, size_t len)
@@ -100,8 +96,8 @@ static int check_register(const ProtobufCMessage *pm, const void *ctx)
 {
     const Secmsg__Relay__RegisterRequest *m = (const void *)pm;
     (void)ctx;
-    if (!has_len(m->has_token, m->token, SECMSG__RELAY_TOKEN_BYTES) ||
-        !has_len(m->has_sig, m->sig, SECMSG__SIG_BYTES) || !m->has_identity ||
+    if (!secmsg__wire_has_len(m->has_token, m->token, SECMSG__RELAY_TOKEN_BYTES) ||
+        !secmsg__wire_has_len(m->has_sig, m->sig, SECMSG__SIG_BYTES) || !m->has_identity ||
         !nested_identity_ok(m->identity))
         return SECMSG_E_MALFORMED;
     return SECMSG_OK;
@@ -111,7 +107,7 @@ static int check_challenge(const ProtobufCMessage *pm, const void *ctx)
 {
     const Secmsg__Relay__ChallengeRequest *m = (const void *)pm;
     (void)ctx;
-    return has_len(m->has_device_id, m->device_id, SECMSG__RELAY_ID_BYTES) ? SECMSG_OK
+    return secmsg__wire_has_len(m->has_device_id, m->device_id, SECMSG__RELAY_ID_BYTES) ? SECMSG_OK
                                                                            : SECMSG_E_MALFORMED;
 }
 
@@ -119,9 +115,9 @@ static int check_token(const ProtobufCMessage *pm, const void *ctx)
 {
     const Secmsg__Relay__TokenRequest *m = (const void *)pm;
     (void)ctx;
-    if (!has_len(m->has_device_id, m->device_id, SECMSG__RELAY_ID_BYTES) ||
-        !has_len(m->has_nonce, m->nonce, SECMSG__RELAY_NONCE_BYTES) ||
-        !has_len(m->has_sig, m->sig, SECMSG__SIG_BYTES))
+    if (!secmsg__wire_has_len(m->has_device_id, m->device_id, SECMSG__RELAY_ID_BYTES) ||
+        !secmsg__wire_has_len(m->has_nonce, m->nonce, SECMSG__RELAY_NONCE_BYTES) ||
+        !secmsg__wire_has_len(m->has_sig, m->sig, SECMSG__SIG_BYTES))
         return SECMSG_E_MALFORMED;
     return SECMSG_OK;
 }
@@ -143,7 +139,7 @@ static int check_claim(const ProtobufCMessage *pm, const void *ctx)
 {
     const Secmsg__Relay__ClaimRequest *m = (const void *)pm;
     (void)ctx;
-    return has_len(m->has_device_id, m->device_id, SECMSG__RELAY_ID_BYTES) ? SECMSG_OK
+    return secmsg__wire_has_len(m->has_device_id, m->device_id, SECMSG__RELAY_ID_BYTES) ? SECMSG_OK
                                                                            : SECMSG_E_MALFORMED;
 }
 
@@ -164,7 +160,7 @@ static int check_prekeys(const ProtobufCMessage *pm, const void *ctx)
     for (size_t i = 0; i < m->n_one_time_prekeys; i++) {
         const Secmsg__Relay__OneTimePrekeyPublic *k = m->one_time_prekeys[i];
         if (k == NULL || !k->has_id || k->id == 0 ||
-            !has_len(k->has_pub, k->pub, SECMSG__KEY_BYTES) ||
+            !secmsg__wire_has_len(k->has_pub, k->pub, SECMSG__KEY_BYTES) ||
             !secmsg__wire_x25519_canonical(k->pub.data))
             return SECMSG_E_MALFORMED;
     }
@@ -173,7 +169,7 @@ static int check_prekeys(const ProtobufCMessage *pm, const void *ctx)
 
 static int check_envelope(const Secmsg__Relay__Envelope *e, const secmsg__relay_limits *lim)
 {
-    return e != NULL && has_len(e->has_message_id, e->message_id, SECMSG__RELAY_MSGID_BYTES) &&
+    return e != NULL && secmsg__wire_has_len(e->has_message_id, e->message_id, SECMSG__RELAY_MSGID_BYTES) &&
            e->n_recipients > 0 && all_len(e->recipients, e->n_recipients, SECMSG__RELAY_ID_BYTES) &&
            e->has_content && e->content.len > 0 && e->content.data != NULL &&
            e->content.len <= lim->max_envelope &&
