@@ -580,3 +580,27 @@ Test(wire, identity_repeated_field)
     expect(K_ID_PUB, &b, SECMSG_E_MALFORMED, 0, "identity public with version repeated");
     t_bytes_free(&b);
 }
+
+/*
+ * Regression: the canonical check compared only the re-encoded length, so
+ * an identity with its fields in another order (same length) was accepted,
+ * giving one identity two encodings.
+ */
+Test(wire, reordered_fields_refused)
+{
+    secmsg_identity *id = NULL;
+    uint8_t pub[SECMSG_IDENTITY_PUBLIC_BYTES], swapped[SECMSG_IDENTITY_PUBLIC_BYTES];
+    size_t len = 0;
+    cr_assert_eq(secmsg_identity_generate(&id), SECMSG_OK);
+    cr_assert_eq(secmsg_identity_public(id, pub, sizeof pub, &len), SECMSG_OK);
+    secmsg_identity_free(id);
+    /* 08 01 | 12 20 sign_pub | 1a 20 dh_pub | 22 40 dh_sig */
+    cr_assert_eq(len, 136U);
+    cr_assert(pub[0] == 0x08 && pub[2] == 0x12 && pub[36] == 0x1a && pub[70] == 0x22);
+    cr_assert_eq(secmsg_identity_public_verify(pub, len), SECMSG_OK);
+    memcpy(swapped, pub, 2);
+    memcpy(swapped + 2, pub + 36, 34);
+    memcpy(swapped + 36, pub + 2, 34);
+    memcpy(swapped + 70, pub + 70, 66);
+    cr_assert_eq(secmsg_identity_public_verify(swapped, len), SECMSG_E_MALFORMED);
+}

@@ -326,14 +326,26 @@ int secmsg__wire_decode(ProtobufCMessage **out, const ProtobufCMessageDescriptor
         return SECMSG_E_MALFORMED;
     int rc = check(m, ctx);
     /*
-     * Only the canonical encoding is accepted: no unknown fields and no
-     * repeated or padded fields, i.e. re-encoding gives exactly `len` bytes.
-     * Every accepted input then has one encoding, so outer bytes that no AEAD
-     * covers (prekey info, versions) cannot be varied without detection.
+     * Only the canonical encoding is accepted: no unknown fields, no
+     * repeated, padded or reordered fields, i.e. re-encoding gives exactly
+     * the input bytes (not merely as many of them). Every accepted input
+     * then has one encoding, so outer bytes that no AEAD covers (prekey
+     * info, versions) cannot be varied without detection.
      */
     if (rc == SECMSG_OK &&
         (has_unknown_fields(m) || protobuf_c_message_get_packed_size(m) != len))
         rc = SECMSG_E_MALFORMED;
+    if (rc == SECMSG_OK) {
+        uint8_t *again = malloc(len);
+        if (again == NULL)
+            rc = SECMSG_E_NOMEM;
+        else if (protobuf_c_message_pack(m, again) != len || memcmp(again, in, len) != 0)
+            rc = SECMSG_E_MALFORMED;
+        if (again != NULL) {
+            sodium_memzero(again, len);
+            free(again);
+        }
+    }
     if (rc != SECMSG_OK) {
         protobuf_c_message_free_unpacked(m, alloc);
         return rc;
