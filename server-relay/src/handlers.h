@@ -24,6 +24,8 @@ enum MHD_Result relayd_handle_prekeys_get(struct MHD_Connection *conn, relayd_re
 enum MHD_Result relayd_handle_prekeys_claim(struct MHD_Connection *conn, relayd_request *rq);
 /** The caller's own supply, for PrekeyStatus and FetchResponse.prekeys. */
 int relayd_prekey_status(relayd_request *rq, Secmsg__Relay__PrekeyStatus *st);
+/** The same from a count the caller already has. */
+void relayd_prekey_status_of(relayd_request *rq, uint32_t n, Secmsg__Relay__PrekeyStatus *st);
 
 /* handlers_users.c */
 enum MHD_Result relayd_handle_user_devices(struct MHD_Connection *conn, relayd_request *rq);
@@ -32,6 +34,7 @@ enum MHD_Result relayd_handle_user_devices(struct MHD_Connection *conn, relayd_r
 enum MHD_Result relayd_handle_send(struct MHD_Connection *conn, relayd_request *rq);
 enum MHD_Result relayd_handle_fetch(struct MHD_Connection *conn, relayd_request *rq);
 enum MHD_Result relayd_handle_ack(struct MHD_Connection *conn, relayd_request *rq);
+enum MHD_Result relayd_handle_fetch_ack(struct MHD_Connection *conn, relayd_request *rq);
 
 /* handlers_blobs.c */
 enum MHD_Result relayd_handle_blob_upload(struct MHD_Connection *conn, relayd_request *rq);

@@ -1,4 +1,7 @@
-/* POST /v1/messages, GET /v1/messages?wait=S (long poll), POST /v1/messages/ack. */
+/*
+ * POST /v1/messages, GET /v1/messages?wait=S (long poll), POST
+ * /v1/messages/ack, POST /v1/messages/fetch (acks, then the long poll).
+ */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,7 +141,7 @@ out:
 }
 
 static enum MHD_Result respond_deliveries(struct MHD_Connection *conn, relayd_request *rq,
-                                          relay_delivery *d, size_t n, int more)
+                                          relay_delivery *d, size_t n, int more, uint32_t prekeys)
 {
     Secmsg__Relay__FetchResponse resp = SECMSG__RELAY__FETCH_RESPONSE__INIT;
     Secmsg__Relay__PrekeyStatus st;
@@ -147,9 +150,7 @@ static enum MHD_Result respond_deliveries(struct MHD_Connection *conn, relayd_re
     for (size_t i = 0; i < n; i++)
         n_blobs += d[i].n_blobs;
 
-    int rc = relayd_prekey_status(rq, &st);
-    if (rc != RELAY_OK)
-        return relayd_respond_store_error(conn, rq, rc);
+    relayd_prekey_status_of(rq, prekeys, &st);
 
     Secmsg__Relay__Delivery *dv = calloc(n > 0 ? n : 1, sizeof *dv);
     Secmsg__Relay__Delivery **dp = calloc(n > 0 ? n : 1, sizeof *dp);
@@ -226,13 +227,18 @@ enum MHD_Result relayd_handle_fetch(struct MHD_Connection *conn, relayd_request 
         relay_delivery *d = NULL;
         size_t n = 0;
         int more = 0;
-        int rc = relay_store_fetch(srv->store, rq->dev.id, srv->cfg->fetch_max_messages,
-                                   srv->cfg->fetch_max_bytes, &d, &n, &more);
+        uint32_t prekeys = 0;
+        /* The acks of POST /v1/messages/fetch are applied once, before the first look. */
+        int rc = relay_store_ack_fetch(srv->store, rq->dev.id, rq->acks, rq->n_acks,
+                                       srv->cfg->fetch_max_messages, srv->cfg->fetch_max_bytes,
+                                       &d, &n, &more, NULL, &prekeys);
+        rq->n_acks = 0;
         if (rc != RELAY_OK || n > 0 || !armed) {
             if (armed)
                 relayd_longpoll_disarm(srv->lp, w);
-            enum MHD_Result r = rc != RELAY_OK ? relayd_respond_store_error(conn, rq, rc)
-                                               : respond_deliveries(conn, rq, d, n, more);
+            enum MHD_Result r = rc != RELAY_OK
+                                    ? relayd_respond_store_error(conn, rq, rc)
+                                    : respond_deliveries(conn, rq, d, n, more, prekeys);
             relay_deliveries_free(d, n);
             return r;
         }
@@ -242,6 +248,45 @@ enum MHD_Result relayd_handle_fetch(struct MHD_Connection *conn, relayd_request 
         /* Mail arrived while fetching, or the relay is stopping: look again. */
         now_ns = relayd_now_ns();
     }
+}
+
+/*
+ * POST /v1/messages/fetch: decodes the acks and the wait, then runs the
+ * long poll of GET /v1/messages, which applies the acks once, before its
+ * first look at the mailbox (and calls this again on each resume).
+ */
+enum MHD_Result relayd_handle_fetch_ack(struct MHD_Connection *conn, relayd_request *rq)
+{
+    relayd_server *srv = rq->srv;
+    if (rq->poll_started)
+        return relayd_handle_fetch(conn, rq);
+
+    Secmsg__Relay__FetchRequest *m = NULL;
+    if (secmsg__relay_decode_fetch(&m, rq->body, rq->body_len, &srv->codec_limits) != SECMSG_OK) {
+        secmsg__relay_limits relaxed = srv->codec_limits;
+        relaxed.max_acks = SIZE_MAX;
+        if (secmsg__relay_decode_fetch(&m, rq->body, rq->body_len, &relaxed) != SECMSG_OK)
+            return relayd_respond_malformed(conn, rq, "FetchRequest");
+        secmsg__relay__fetch_request__free_unpacked(m, NULL);
+        return relayd_respond_error(conn, rq, MHD_HTTP_CONTENT_TOO_LARGE, "too_many_acks",
+                                    "The request acknowledges more ids than the relay accepts.");
+    }
+    if (m->has_wait && m->wait > srv->cfg->longpoll_max_wait) {
+        secmsg__relay__fetch_request__free_unpacked(m, NULL);
+        return relayd_respond_malformed(conn, rq, "FetchRequest");
+    }
+    rq->wait = m->has_wait ? m->wait : 0;
+    if (m->n_ack_ids != 0) {
+        rq->acks = malloc(m->n_ack_ids * sizeof *rq->acks);
+        if (rq->acks == NULL) {
+            secmsg__relay__fetch_request__free_unpacked(m, NULL);
+            return MHD_NO;
+        }
+        memcpy(rq->acks, m->ack_ids, m->n_ack_ids * sizeof *rq->acks);
+        rq->n_acks = m->n_ack_ids;
+    }
+    secmsg__relay__fetch_request__free_unpacked(m, NULL);
+    return relayd_handle_fetch(conn, rq);
 }
 
 enum MHD_Result relayd_handle_ack(struct MHD_Connection *conn, relayd_request *rq)

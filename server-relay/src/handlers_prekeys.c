@@ -9,17 +9,22 @@
 
 #define SPK_MAX 256U
 
+void relayd_prekey_status_of(relayd_request *rq, uint32_t n, Secmsg__Relay__PrekeyStatus *st)
+{
+    secmsg__relay__prekey_status__init(st);
+    st->has_one_time_prekeys = 1;
+    st->one_time_prekeys = n;
+    st->has_low = 1;
+    st->low = n < rq->srv->cfg->prekeys_low;
+}
+
 int relayd_prekey_status(relayd_request *rq, Secmsg__Relay__PrekeyStatus *st)
 {
     uint32_t n = 0;
     int rc = relay_store_prekeys_count(rq->srv->store, rq->dev.id, &n);
     if (rc != RELAY_OK)
         return rc;
-    secmsg__relay__prekey_status__init(st);
-    st->has_one_time_prekeys = 1;
-    st->one_time_prekeys = n;
-    st->has_low = 1;
-    st->low = n < rq->srv->cfg->prekeys_low;
+    relayd_prekey_status_of(rq, n, st);
     return RELAY_OK;
 }
 

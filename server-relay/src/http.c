@@ -59,6 +59,7 @@ static const route_info routes[ROUTE_COUNT] = {
     [ROUTE_MESSAGES_SEND] = {"messages_send", AUTH_DEVICE, BODY_PROTOBUF},
     [ROUTE_MESSAGES_FETCH] = {"messages_fetch", AUTH_DEVICE, BODY_NONE},
     [ROUTE_MESSAGES_ACK] = {"messages_ack", AUTH_DEVICE, BODY_PROTOBUF},
+    [ROUTE_MESSAGES_FETCH_ACK] = {"messages_fetch_ack", AUTH_DEVICE, BODY_PROTOBUF},
     [ROUTE_BLOB_UPLOAD] = {"blob_upload", AUTH_DEVICE, BODY_RAW},
     [ROUTE_BLOB_DOWNLOAD] = {"blob_download", AUTH_DEVICE, BODY_NONE},
 };
@@ -246,6 +247,7 @@ static route_result route_of(relayd_request *rq, const char *method, const char 
     EXACT("/v1/invites", post, ROUTE_INVITES)
     EXACT("/v1/prekeys/claim", post, ROUTE_PREKEYS_CLAIM)
     EXACT("/v1/messages/ack", post, ROUTE_MESSAGES_ACK)
+    EXACT("/v1/messages/fetch", post, ROUTE_MESSAGES_FETCH_ACK)
     EXACT("/v1/blobs", post, ROUTE_BLOB_UPLOAD)
 #undef EXACT
     if (strcmp(url, "/v1/prekeys") == 0) {
@@ -363,6 +365,8 @@ static size_t body_max_of(const relayd_server *srv, relayd_route r)
         return 1024U + (size_t)c->prekeys_per_upload * 48U;
     case ROUTE_MESSAGES_ACK:
         return 64U + (size_t)c->acks_max * 11U;
+    case ROUTE_MESSAGES_FETCH_ACK: /* an AckRequest's ids and a 6-byte wait */
+        return 64U + (size_t)c->acks_max * 11U + 6U;
     case ROUTE_BLOB_UPLOAD:
         return c->store.blob_max_bytes > SIZE_MAX ? SIZE_MAX : (size_t)c->store.blob_max_bytes;
     default:
@@ -649,6 +653,8 @@ static enum MHD_Result dispatch(struct MHD_Connection *conn, relayd_request *rq)
         return relayd_handle_fetch(conn, rq);
     case ROUTE_MESSAGES_ACK:
         return relayd_handle_ack(conn, rq);
+    case ROUTE_MESSAGES_FETCH_ACK:
+        return relayd_handle_fetch_ack(conn, rq);
     case ROUTE_BLOB_UPLOAD:
         return relayd_handle_blob_upload(conn, rq);
     case ROUTE_BLOB_DOWNLOAD:
@@ -708,6 +714,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         relayd_longpoll_disarm(srv->lp, &rq->waiter);
     if (rq->blob != NULL)
         relay_blob_abort(rq->blob);
+    free(rq->acks);
     if (!rq->responded)
         relayd_metrics_request(srv->metrics, rq->route, 0);
     if (rq->body != NULL) {

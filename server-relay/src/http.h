@@ -36,6 +36,7 @@ typedef enum relayd_route {
     ROUTE_MESSAGES_SEND,
     ROUTE_MESSAGES_FETCH,
     ROUTE_MESSAGES_ACK,
+    ROUTE_MESSAGES_FETCH_ACK, /* POST /v1/messages/fetch */
     ROUTE_BLOB_UPLOAD,
     ROUTE_BLOB_DOWNLOAD,
     ROUTE_COUNT
@@ -115,6 +116,9 @@ typedef struct relayd_request {
     int poll_started;     /* poll_deadline_ns is set */
     int poll_over;        /* timed out or shutting down: answer what there is */
     uint64_t poll_deadline_ns;
+    /* POST /v1/messages/fetch: ids to acknowledge before the first look (malloc'd). */
+    uint64_t *acks;
+    size_t n_acks;
 } relayd_request;
 
 /**

@@ -189,7 +189,7 @@ int main(int argc, char **argv)
         goto out;
     }
 
-    printf("relay store: %d-byte envelopes, synchronous=FULL, %zu sends per thread\n",
+    printf("relay store: %d-byte envelopes, durable (fsynced), %zu sends per thread\n",
            CONTENT_BYTES, g_per_thread);
     if (bench_threads(1) != 0 || bench_threads(8) != 0 || bench_threads(32) != 0 ||
         bench_fanout() != 0) {

@@ -4,9 +4,12 @@
  * distributed engine (PostgreSQL) implements the same functions.
  *
  * Durability: every function that changes state returns only after the
- * change is durable (committed and fsynced). Concurrent writers are grouped
- * into one transaction and one fsync ("group commit"), each caller keeping
- * its own all-or-nothing result.
+ * change is durable (committed and fsynced), except acknowledgements
+ * (relay_store_ack, relay_store_ack_fetch), which return once committed.
+ * Concurrent writers are grouped into one transaction and one fsync ("group
+ * commit"), each caller keeping its own all-or-nothing result. Reads see
+ * every committed change, also one whose fsync is still running (whose
+ * caller has not returned yet).
  *
  * Thread-safety: every function may be called from any thread concurrently.
  * Results: RELAY_OK or a negative RELAY_E_*; nothing is half-written.
@@ -168,9 +171,28 @@ void relay_deliveries_free(relay_delivery *d, size_t n);
 /**
  * Deletes the caller's messages by id; ids of others and unknown ids are
  * ignored. Deleting the last copy of an envelope deletes its content.
+ *
+ * Returns once the deletes are committed: every later read misses them,
+ * and a crash of the process keeps them, but they are not yet fsynced, so
+ * a crash of the machine can undo the most recent ones (never partly: a
+ * group commit is undone whole, and nothing that was stored durably is
+ * lost). Undone deletes are messages delivered again, which at-least-once
+ * delivery allows (clients dedupe by message id); waiting for the fsync
+ * would double the latency of every fetch-and-ack round.
  */
 int relay_store_ack(relay_store *st, const uint8_t id[RELAY_ID_BYTES], const uint64_t *ids,
                     size_t n, uint32_t *deleted);
+/**
+ * relay_store_ack() of `ids` (n_ids may be 0; *deleted as there), then
+ * relay_store_fetch() seeing those deletes, and the caller's stored
+ * one-time prekeys (*prekeys, as relay_store_prekeys_count() but without
+ * its NOTFOUND), in one pass through the commit thread. deleted and
+ * prekeys may be NULL. On error nothing is returned, but acks may have
+ * been committed.
+ */
+int relay_store_ack_fetch(relay_store *st, const uint8_t id[RELAY_ID_BYTES], const uint64_t *ids,
+                          size_t n_ids, size_t max_n, size_t max_bytes, relay_delivery **out,
+                          size_t *n, int *more, uint32_t *deleted, uint32_t *prekeys);
 
 /* ---- blobs (streamed, never whole in memory) ---- */
 

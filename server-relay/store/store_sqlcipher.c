@@ -4,10 +4,13 @@
  * Writes: one commit thread owns the only write connection. A writer fills
  * a `struct wop` on its own stack, queues it and sleeps on the op's
  * condition variable. The commit thread takes the whole queue, opens one
- * transaction (BEGIN IMMEDIATE), runs every op, commits once (one WAL
- * fsync for the group, synchronous=FULL) and only then wakes each waiter
- * with its own result. An op never reports success before its change is
- * durable.
+ * transaction (BEGIN IMMEDIATE), runs every op and commits once
+ * (synchronous=NORMAL: frames written, not synced). The sync thread then
+ * fdatasyncs the WAL once for the group and only then wakes each durable
+ * op's waiter with its own result, while the commit thread serves reads and
+ * collects the next group (which starts once that fsync is done). An op
+ * never reports success before its change is durable, except acks, which
+ * are answered right after the commit (store.h).
  *
  * Ops are independent and each all-or-nothing. Every op checks everything
  * it can before its first write, so a refused op has changed nothing; an
@@ -19,7 +22,10 @@
  * output parameters: the caller copies them out only after the commit
  * succeeded, so a failed call leaves no partial output.
  *
- * Reads: a fixed pool of read-only connections. A WAL reader starts a read
+ * Fetches run on the writer connection after a commit (its page cache is
+ * warm; see run_batch), and device lookups come from a cache.
+ *
+ * Other reads: a fixed pool of read-only connections. A WAL reader starts a read
  * transaction at its first step and sees every transaction committed before
  * that; each read statement is reset before its connection goes back to
  * the pool, so no connection keeps an old snapshot.
@@ -55,6 +61,15 @@
 
 /* Read connections kept open; readers beyond this many wait for one. */
 #define READ_POOL 8
+/*
+ * Device cache: direct-mapped slots (about 370 bytes each) under striped
+ * locks. Every authenticated request looks its device up; from the cache
+ * that costs no read transaction, whereas a pooled reader's page cache is
+ * discarded by every commit, so each lookup would decrypt and HMAC-check
+ * the B-tree path again.
+ */
+#define DEVICE_CACHE_SLOTS 8192U
+#define DEVICE_CACHE_LOCKS 64U
 /*
  * sqlcipher 3 does not record its page size in the file: every connection
  * must set the same value before the first access. 4096 matches sqlcipher 4
@@ -282,11 +297,18 @@ struct conn {
 struct wop;
 typedef int (*wop_fn)(relay_store *st, struct wop *op);
 
-/* A queued write. Lives on the waiting caller's stack. */
+/*
+ * A queued operation. Lives on the waiting caller's stack. `run` (may be
+ * NULL) writes inside the group's transaction; `read` (may be NULL) runs
+ * on the writer connection after the group committed, outside any
+ * transaction, so it sees every committed write, including its own.
+ */
 struct wop {
     wop_fn run;
+    wop_fn read;
     void *ctx;
     int rc;
+    bool durable;             /* answer only after the WAL is fsynced */
     bool done;
     bool wrote;               /* set by run() once it has changed something */
     uint64_t stored, deleted; /* counter deltas, applied once committed */
@@ -302,10 +324,21 @@ struct relay_store {
     struct conn writer; /* owned by the commit thread once it runs */
     pthread_t thread;
     bool thread_started;
-    pthread_mutex_t mu; /* queue, stopping, wop.done */
+    pthread_mutex_t mu; /* the queues, flags below, wop.done */
     pthread_cond_t wake;
-    struct wop *head, *tail;
+    struct wop *head, *tail;   /* ops that write */
+    struct wop *rhead, *rtail; /* ops that only read */
     bool stopping;
+    bool sync_busy; /* committed groups wait for their fsync: no new group yet */
+
+    /* The sync thread: fdatasync of the WAL for committed durable ops. */
+    int wal_fd;
+    pthread_t sync_thread;
+    bool sync_started;
+    pthread_cond_t sync_wake;
+    struct wop *sync_head, *sync_tail;
+    bool sync_stopping;
+    atomic_bool sync_failed; /* a WAL fdatasync failed: no more writes */
 
     struct conn readers[READ_POOL];
     struct conn *free_readers;
@@ -313,6 +346,22 @@ struct relay_store {
     pthread_cond_t rcv;
 
     _Atomic uint64_t commits, grouped_ops, messages_stored, messages_deleted;
+
+    /* Registered devices (see device_cache_get); dcache_key keys the slot choice. */
+    struct device_slot *dcache;
+    pthread_mutex_t dcache_mu[DEVICE_CACHE_LOCKS];
+    bool dcache_mu_init;
+    uint8_t dcache_key[crypto_shorthash_KEYBYTES];
+};
+
+/*
+ * A device row is never changed or deleted once registered (no operation
+ * does either), so a cached copy never goes stale. An operation that
+ * changes or deletes devices must clear their slots after its commit.
+ */
+struct device_slot {
+    bool used;
+    relay_device dev;
 };
 
 struct relay_blob_writer {
@@ -503,6 +552,11 @@ static int conn_open(struct conn *c, const char *path, const char *key_sql, bool
         }
         sqlite3_finalize(s);
         /*
+         * synchronous=NORMAL: SQLite syncs the WAL before each checkpoint
+         * and when it restarts the WAL, but not at each commit; the sync
+         * thread fdatasyncs the WAL after each commit instead (the same
+         * guarantee as FULL, see sync_thread), so the commit thread need
+         * not wait for it.
          * cache_size: the writer keeps the hot B-tree pages decrypted.
          * temp_store: savepoint journals stay in memory. wal_autocheckpoint:
          * checkpointing in the commit thread every 1000 pages lets the next
@@ -512,7 +566,7 @@ static int conn_open(struct conn *c, const char *path, const char *key_sql, bool
          * commits would never find the WAL fully copied, so it could not
          * restart and would keep growing.)
          */
-        if (!wal || exec_sql(c->db, "PRAGMA synchronous = FULL") != RELAY_OK ||
+        if (!wal || exec_sql(c->db, "PRAGMA synchronous = NORMAL") != RELAY_OK ||
             exec_sql(c->db, "PRAGMA cache_size = -65536") != RELAY_OK ||
             exec_sql(c->db, "PRAGMA temp_store = MEMORY") != RELAY_OK ||
             exec_sql(c->db, "PRAGMA wal_autocheckpoint = 1000") != RELAY_OK ||
@@ -545,6 +599,44 @@ static void reader_put(relay_store *st, struct conn *c)
     st->free_readers = c;
     pthread_cond_signal(&st->rcv);
     pthread_mutex_unlock(&st->rmu);
+}
+
+/* ------------------------------------------------------------------------
+ * Device cache
+ * ------------------------------------------------------------------------ */
+
+static size_t device_slot_of(const relay_store *st, const uint8_t id[RELAY_ID_BYTES])
+{
+    uint8_t h[crypto_shorthash_BYTES];
+    uint64_t v;
+    crypto_shorthash(h, id, RELAY_ID_BYTES, st->dcache_key);
+    memcpy(&v, h, sizeof v);
+    return (size_t)(v % DEVICE_CACHE_SLOTS);
+}
+
+static bool device_cache_get(relay_store *st, const uint8_t id[RELAY_ID_BYTES], relay_device *out)
+{
+    size_t k = device_slot_of(st, id);
+    pthread_mutex_t *mu = &st->dcache_mu[k % DEVICE_CACHE_LOCKS];
+    bool hit = false;
+    pthread_mutex_lock(mu);
+    if (st->dcache[k].used && memcmp(st->dcache[k].dev.id, id, RELAY_ID_BYTES) == 0) {
+        *out = st->dcache[k].dev;
+        hit = true;
+    }
+    pthread_mutex_unlock(mu);
+    return hit;
+}
+
+/* Only for a device that is committed (it then never changes). */
+static void device_cache_put(relay_store *st, const relay_device *dev)
+{
+    size_t k = device_slot_of(st, dev->id);
+    pthread_mutex_t *mu = &st->dcache_mu[k % DEVICE_CACHE_LOCKS];
+    pthread_mutex_lock(mu);
+    st->dcache[k].used = true;
+    st->dcache[k].dev = *dev;
+    pthread_mutex_unlock(mu);
 }
 
 /* Brings the schema to SCHEMA_LATEST in one transaction. */
@@ -609,11 +701,12 @@ out:
  * ------------------------------------------------------------------------ */
 
 /*
- * Runs the batch in one transaction and commits it. With `savepoints`, each
- * op runs inside its own savepoint. Without, an op that fails before its
- * first write has changed nothing and needs no undo; one that fails after
- * writing cannot be undone alone, so the transaction is rolled back and
- * false returned: the caller runs the batch again with savepoints.
+ * Runs the batch's writes in one transaction and commits it. With
+ * `savepoints`, each op runs inside its own savepoint. Without, an op that
+ * fails before its first write has changed nothing and needs no undo; one
+ * that fails after writing cannot be undone alone, so the transaction is
+ * rolled back and false returned: the caller runs the batch again with
+ * savepoints. Ops without `run` (pure reads) are skipped.
  *
  * Why not always savepoints: sqlcipher 3.4 (SQLite 3.15) encrypts every
  * page it copies into the savepoint's sub-journal, even in memory, which
@@ -622,6 +715,9 @@ out:
  *
  * *lost: the transaction is gone (I/O error, full disk, failed COMMIT);
  * every op that had succeeded is then reported as RELAY_E_IO.
+ *
+ * COMMIT writes the group's frames to the WAL without syncing it
+ * (synchronous=NORMAL); the sync thread makes them durable.
  */
 static bool try_batch(relay_store *st, struct wop *batch, bool savepoints, bool *lost)
 {
@@ -630,6 +726,10 @@ static bool try_batch(relay_store *st, struct wop *batch, bool savepoints, bool 
     for (struct wop *op = batch; op != NULL; op = op->next) {
         op->wrote = false;
         op->stored = op->deleted = 0;
+        if (op->run == NULL) {
+            op->rc = RELAY_OK;
+            continue;
+        }
         if (*lost) {
             op->rc = RELAY_E_IO;
             continue;
@@ -662,63 +762,175 @@ static bool try_batch(relay_store *st, struct wop *batch, bool savepoints, bool 
     return true;
 }
 
+/* Lock held. */
+static void wake_op(struct wop *op)
+{
+    op->done = true;
+    pthread_cond_signal(&op->cv);
+}
+
 static void run_batch(relay_store *st, struct wop *batch)
 {
-    bool lost = false;
+    bool lost = false, writes = false;
     uint64_t n_ops = 0;
-    for (struct wop *op = batch; op != NULL; op = op->next)
-        n_ops++;
-    if (!try_batch(st, batch, false, &lost))
+    for (struct wop *op = batch; op != NULL; op = op->next) {
+        n_ops += op->run != NULL;
+        writes = writes || op->run != NULL;
+    }
+    if (writes && !try_batch(st, batch, false, &lost))
         try_batch(st, batch, true, &lost);
 
     uint64_t stored = 0, deleted = 0;
     for (struct wop *op = batch; op != NULL; op = op->next) {
-        if (lost && op->rc == RELAY_OK)
+        if (op->run == NULL) {
+            op->rc = RELAY_OK;
+            op->wrote = false;
+        } else if (lost && op->rc == RELAY_OK) {
             op->rc = RELAY_E_IO;
+        }
         if (op->rc == RELAY_OK) {
             stored += op->stored;
             deleted += op->deleted;
         }
     }
-    if (!lost) {
+    if (writes && !lost) {
         atomic_fetch_add_explicit(&st->commits, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&st->grouped_ops, n_ops, memory_order_relaxed);
         atomic_fetch_add_explicit(&st->messages_stored, stored, memory_order_relaxed);
         atomic_fetch_add_explicit(&st->messages_deleted, deleted, memory_order_relaxed);
     }
+    /* Reads see the committed group: the writer's page cache is warm, so
+     * this costs no decryption, unlike a pooled reader after a commit. */
+    for (struct wop *op = batch; op != NULL; op = op->next)
+        if (op->read != NULL && op->rc == RELAY_OK)
+            op->rc = op->read(st, op);
 
-    /* A waiter returns (and its op leaves the stack) only after we unlock. */
+    /*
+     * A successful durable op waits for the sync thread; everything else
+     * is answered now. A waiter returns (and its op leaves the stack) only
+     * after we unlock.
+     */
+    bool to_sync = false;
     pthread_mutex_lock(&st->mu);
-    for (struct wop *op = batch; op != NULL; op = op->next) {
-        op->done = true;
-        pthread_cond_signal(&op->cv);
+    for (struct wop *op = batch, *next; op != NULL; op = next) {
+        next = op->next;
+        if (op->durable && op->rc == RELAY_OK) {
+            op->next = NULL;
+            if (st->sync_tail != NULL)
+                st->sync_tail->next = op;
+            else
+                st->sync_head = op;
+            st->sync_tail = op;
+            to_sync = true;
+        } else {
+            wake_op(op);
+        }
+    }
+    if (to_sync) {
+        st->sync_busy = true;
+        pthread_cond_signal(&st->sync_wake);
     }
     pthread_mutex_unlock(&st->mu);
 }
 
+/*
+ * Writes queue up while the previous group's fsync runs: that is what makes
+ * groups large, and a commit costs far more than an op (every dirty page is
+ * encrypted, authenticated and written once per commit). Reads are served
+ * meanwhile.
+ */
 static void *commit_thread(void *arg)
+{
+    relay_store *st = arg;
+    pthread_mutex_lock(&st->mu);
+    for (;;) {
+        bool can_write = !st->sync_busy && st->head != NULL;
+        if (!can_write && st->rhead == NULL) {
+            if (st->stopping && st->head == NULL && !st->sync_busy)
+                break; /* drained */
+            pthread_cond_wait(&st->wake, &st->mu);
+            continue;
+        }
+        struct wop *batch = NULL, **end = &batch;
+        if (can_write) {
+            batch = st->head;
+            end = &st->tail->next;
+            st->head = st->tail = NULL;
+        }
+        *end = st->rhead;
+        st->rhead = st->rtail = NULL;
+        pthread_mutex_unlock(&st->mu);
+        run_batch(st, batch);
+        pthread_mutex_lock(&st->mu);
+    }
+    st->sync_stopping = true;
+    pthread_cond_signal(&st->sync_wake);
+    pthread_mutex_unlock(&st->mu);
+    return NULL;
+}
+
+/*
+ * Makes committed groups durable: takes every op queued since the last
+ * round, fdatasyncs the WAL once (the ops' frames were written before they
+ * were queued, so this covers them; frames of later groups may ride
+ * along), then answers them. While it syncs, the commit thread goes on
+ * with the next group, so a group never waits for the previous fsync.
+ *
+ * A failed fdatasync may have dropped the dirty pages it could not write,
+ * so a later one succeeding proves nothing: the ops get RELAY_E_IO and the
+ * store refuses every later write.
+ */
+static void *sync_thread(void *arg)
 {
     relay_store *st = arg;
     for (;;) {
         pthread_mutex_lock(&st->mu);
-        while (st->head == NULL && !st->stopping)
-            pthread_cond_wait(&st->wake, &st->mu);
-        struct wop *batch = st->head;
-        st->head = st->tail = NULL;
+        while (st->sync_head == NULL && !st->sync_stopping)
+            pthread_cond_wait(&st->sync_wake, &st->mu);
+        struct wop *list = st->sync_head;
+        st->sync_head = st->sync_tail = NULL;
         pthread_mutex_unlock(&st->mu);
-        if (batch == NULL)
-            return NULL; /* stopping, and the queue is drained */
-        run_batch(st, batch);
+        if (list == NULL)
+            return NULL; /* stopping, and every committed op is answered */
+
+        int r;
+        do
+            r = fdatasync(st->wal_fd);
+        while (r != 0 && errno == EINTR);
+        if (r != 0)
+            atomic_store(&st->sync_failed, true);
+        bool failed = atomic_load(&st->sync_failed);
+
+        pthread_mutex_lock(&st->mu);
+        for (struct wop *op = list, *next; op != NULL; op = next) {
+            next = op->next;
+            if (failed)
+                op->rc = RELAY_E_IO;
+            wake_op(op);
+        }
+        if (st->sync_head == NULL) {
+            st->sync_busy = false;
+            pthread_cond_signal(&st->wake);
+        }
+        pthread_mutex_unlock(&st->mu);
     }
 }
 
-/* Queues op and waits until it is committed (or failed). */
-static int submit(relay_store *st, wop_fn run, void *ctx, struct wop *op)
+/*
+ * Queues op and waits until it is answered: committed and, if durable,
+ * fsynced (or failed).
+ */
+static int submit_op(relay_store *st, wop_fn run, wop_fn read, bool durable, void *ctx,
+                     struct wop *op)
 {
     memset(op, 0, sizeof *op);
     op->run = run;
+    op->read = read;
+    op->durable = durable;
     op->ctx = ctx;
     op->rc = RELAY_E_IO;
+    if (run != NULL && atomic_load(&st->sync_failed))
+        return RELAY_E_IO;
     if (pthread_cond_init(&op->cv, NULL) != 0)
         return RELAY_E_NOMEM;
     pthread_mutex_lock(&st->mu);
@@ -727,17 +939,25 @@ static int submit(relay_store *st, wop_fn run, void *ctx, struct wop *op)
         pthread_cond_destroy(&op->cv);
         return RELAY_E_IO;
     }
-    if (st->tail != NULL)
-        st->tail->next = op;
+    struct wop **head = run != NULL ? &st->head : &st->rhead;
+    struct wop **tail = run != NULL ? &st->tail : &st->rtail;
+    if (*tail != NULL)
+        (*tail)->next = op;
     else
-        st->head = op;
-    st->tail = op;
+        *head = op;
+    *tail = op;
     pthread_cond_signal(&st->wake);
     while (!op->done)
         pthread_cond_wait(&op->cv, &st->mu);
     pthread_mutex_unlock(&st->mu);
     pthread_cond_destroy(&op->cv);
     return op->rc;
+}
+
+/* A durable write: answered once committed and fsynced. */
+static int submit(relay_store *st, wop_fn run, void *ctx, struct wop *op)
+{
+    return submit_op(st, run, NULL, true, ctx, op);
 }
 
 /* ------------------------------------------------------------------------
@@ -763,6 +983,15 @@ static void remove_stale_tmp(relay_store *st)
     closedir(d);
 }
 
+static void device_cache_free(relay_store *st)
+{
+    if (st->dcache_mu_init)
+        for (size_t i = 0; i < DEVICE_CACHE_LOCKS; i++)
+            pthread_mutex_destroy(&st->dcache_mu[i]);
+    free(st->dcache);
+    st->dcache = NULL;
+}
+
 static char *concat(const char *a, const char *b)
 {
     size_t la = strlen(a), lb = strlen(b);
@@ -772,6 +1001,36 @@ static char *concat(const char *a, const char *b)
         memcpy(s + la, b, lb + 1);
     }
     return s;
+}
+
+/*
+ * Opens the WAL for the sync thread's fdatasync. The writer created it (in
+ * WAL mode the file stays until the last connection closes, and it is
+ * never truncated: journal_size_limit is off), so this descriptor names
+ * the file SQLite writes. The directory is synced once so that the WAL's
+ * name is durable too (SQLite would do that on its first sync).
+ */
+static int open_wal(relay_store *st, const char *path)
+{
+    char *wal = concat(path, "-wal");
+    if (wal == NULL)
+        return RELAY_E_NOMEM;
+    st->wal_fd = open(wal, O_RDONLY | O_CLOEXEC);
+    free(wal);
+    if (st->wal_fd < 0)
+        return RELAY_E_IO;
+    const char *slash = strrchr(path, '/');
+    size_t dir_len = slash == NULL ? 0 : slash == path ? 1 : (size_t)(slash - path);
+    char *dir = slash == NULL ? concat(".", "") : strndup(path, dir_len);
+    if (dir == NULL)
+        return RELAY_E_NOMEM;
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    free(dir);
+    if (dfd < 0)
+        return RELAY_E_IO;
+    int r = fsync(dfd);
+    close(dfd);
+    return r == 0 ? RELAY_OK : RELAY_E_IO;
 }
 
 int relay_store_open(relay_store **out, const char *path, const uint8_t key[32],
@@ -795,6 +1054,8 @@ int relay_store_open(relay_store **out, const char *path, const uint8_t key[32],
     if (st == NULL)
         return rc;
     st->blob_dirfd = -1;
+    st->wal_fd = -1;
+    atomic_init(&st->sync_failed, false);
     st->limits = limits != NULL ? *limits : DEFAULT_LIMITS;
     atomic_init(&st->commits, 0);
     atomic_init(&st->grouped_ops, 0);
@@ -806,6 +1067,11 @@ int relay_store_open(relay_store **out, const char *path, const uint8_t key[32],
         pthread_mutex_destroy(&st->mu);
         goto out;
     }
+    if (pthread_cond_init(&st->sync_wake, NULL) != 0) {
+        pthread_cond_destroy(&st->wake);
+        pthread_mutex_destroy(&st->mu);
+        goto out;
+    }
     mu_init = true;
     if (pthread_mutex_init(&st->rmu, NULL) != 0)
         goto out;
@@ -814,6 +1080,12 @@ int relay_store_open(relay_store **out, const char *path, const uint8_t key[32],
         goto out;
     }
     rmu_init = true;
+    if ((st->dcache = calloc(DEVICE_CACHE_SLOTS, sizeof *st->dcache)) == NULL)
+        goto out;
+    for (size_t i = 0; i < DEVICE_CACHE_LOCKS; i++)
+        pthread_mutex_init(&st->dcache_mu[i], NULL);
+    st->dcache_mu_init = true;
+    randombytes_buf(st->dcache_key, sizeof st->dcache_key);
 
     if ((st->blob_dir = concat(path, ".blobs")) == NULL)
         goto out;
@@ -839,12 +1111,19 @@ int relay_store_open(relay_store **out, const char *path, const uint8_t key[32],
         goto out;
     if ((rc = migrate(&st->writer)) != RELAY_OK)
         goto out;
+    if ((rc = open_wal(st, path)) != RELAY_OK)
+        goto out;
     for (n_readers = 0; n_readers < READ_POOL; n_readers++) {
         if ((rc = conn_open(&st->readers[n_readers], path, key_sql, false)) != RELAY_OK)
             goto out;
         st->readers[n_readers].next = st->free_readers;
         st->free_readers = &st->readers[n_readers];
     }
+    if (pthread_create(&st->sync_thread, NULL, sync_thread, st) != 0) {
+        rc = RELAY_E_NOMEM;
+        goto out;
+    }
+    st->sync_started = true;
     if (pthread_create(&st->thread, NULL, commit_thread, st) != 0) {
         rc = RELAY_E_NOMEM;
         goto out;
@@ -854,6 +1133,15 @@ int relay_store_open(relay_store **out, const char *path, const uint8_t key[32],
 out:
     sodium_memzero(key_sql, sizeof key_sql);
     if (rc != RELAY_OK) {
+        if (st->sync_started) {
+            pthread_mutex_lock(&st->mu);
+            st->sync_stopping = true;
+            pthread_cond_signal(&st->sync_wake);
+            pthread_mutex_unlock(&st->mu);
+            pthread_join(st->sync_thread, NULL);
+        }
+        if (st->wal_fd >= 0)
+            close(st->wal_fd);
         for (size_t i = 0; i < n_readers; i++)
             conn_close(&st->readers[i]);
         conn_close(&st->writer);
@@ -861,6 +1149,7 @@ out:
             close(st->blob_dirfd);
         free(st->blob_dir);
         if (mu_init) {
+            pthread_cond_destroy(&st->sync_wake);
             pthread_cond_destroy(&st->wake);
             pthread_mutex_destroy(&st->mu);
         }
@@ -868,6 +1157,7 @@ out:
             pthread_cond_destroy(&st->rcv);
             pthread_mutex_destroy(&st->rmu);
         }
+        device_cache_free(st);
         free(st);
         return rc;
     }
@@ -884,16 +1174,21 @@ void relay_store_close(relay_store *st)
     pthread_cond_signal(&st->wake);
     pthread_mutex_unlock(&st->mu);
     if (st->thread_started)
-        pthread_join(st->thread, NULL);
+        pthread_join(st->thread, NULL); /* it stops the sync thread last */
+    if (st->sync_started)
+        pthread_join(st->sync_thread, NULL);
+    close(st->wal_fd);
     for (size_t i = 0; i < READ_POOL; i++)
         conn_close(&st->readers[i]);
     conn_close(&st->writer);
     close(st->blob_dirfd);
     free(st->blob_dir);
+    pthread_cond_destroy(&st->sync_wake);
     pthread_cond_destroy(&st->wake);
     pthread_mutex_destroy(&st->mu);
     pthread_cond_destroy(&st->rcv);
     pthread_mutex_destroy(&st->rmu);
+    device_cache_free(st);
     free(st);
 }
 
@@ -1053,6 +1348,7 @@ int relay_store_register(relay_store *st, const uint8_t token_hash[32], relay_de
     if (rc == RELAY_OK) {
         dev->role = c.role;
         memcpy(dev->user_id, c.user_id, sizeof dev->user_id);
+        device_cache_put(st, dev);
     }
     return rc;
 }
@@ -1083,6 +1379,8 @@ int relay_store_device_get(relay_store *st, const uint8_t id[RELAY_ID_BYTES], re
     if (st == NULL || id == NULL || out == NULL)
         return RELAY_E_INVALID;
     relay_device d;
+    if (device_cache_get(st, id, out))
+        return RELAY_OK;
     memset(&d, 0, sizeof d);
     memcpy(d.id, id, RELAY_ID_BYTES);
     struct conn *c = reader_get(st);
@@ -1095,8 +1393,10 @@ int relay_store_device_get(relay_store *st, const uint8_t id[RELAY_ID_BYTES], re
         rc = row ? device_from_row(s, 0, &d) : RELAY_E_NOTFOUND;
     done(s);
     reader_put(st, c);
-    if (rc == RELAY_OK)
+    if (rc == RELAY_OK) {
+        device_cache_put(st, &d);
         *out = d;
+    }
     return rc;
 }
 
@@ -1615,59 +1915,6 @@ static int delivery_from_row(sqlite3_stmt *s, relay_delivery *d)
     return RELAY_OK;
 }
 
-int relay_store_fetch(relay_store *st, const uint8_t id[RELAY_ID_BYTES], size_t max_n,
-                      size_t max_bytes, relay_delivery **out, size_t *n, int *more)
-{
-    if (st == NULL || id == NULL || out == NULL || n == NULL || more == NULL || max_n == 0)
-        return RELAY_E_INVALID;
-    if (max_n > (size_t)INT32_MAX)
-        max_n = INT32_MAX;
-    relay_delivery *list = NULL;
-    size_t count = 0, cap = 0, bytes = 0;
-    int has_more = 0;
-
-    struct conn *c = reader_get(st);
-    sqlite3_stmt *s = stmt(c, S_FETCH);
-    int rc = s == NULL ? RELAY_E_IO : map_sqlite(bind_blob(s, 1, id, RELAY_ID_BYTES));
-    if (rc == RELAY_OK) /* one more than asked for, to learn about `more` */
-        rc = map_sqlite(sqlite3_bind_int64(s, 2, (sqlite3_int64)max_n + 1));
-    for (bool row = true; rc == RELAY_OK;) {
-        if ((rc = step(s, &row)) != RELAY_OK || !row)
-            break;
-        size_t size = (size_t)col_u64(s, 1);
-        if (count == max_n || (count != 0 && size > max_bytes - bytes)) {
-            has_more = 1;
-            break;
-        }
-        if (count == cap) {
-            size_t ncap = cap == 0 ? 16 : cap * 2;
-            if (ncap > max_n)
-                ncap = max_n;
-            relay_delivery *nl = realloc(list, ncap * sizeof *nl);
-            if (nl == NULL) {
-                rc = RELAY_E_NOMEM;
-                break;
-            }
-            list = nl;
-            cap = ncap;
-        }
-        if ((rc = delivery_from_row(s, &list[count])) != RELAY_OK)
-            break;
-        bytes = size > max_bytes - bytes ? max_bytes : bytes + size;
-        count++;
-    }
-    done(s);
-    reader_put(st, c);
-    if (rc != RELAY_OK) {
-        relay_deliveries_free(list, count);
-        return rc;
-    }
-    *out = list;
-    *n = count;
-    *more = has_more;
-    return RELAY_OK;
-}
-
 struct ack_ctx {
     const uint8_t *id;
     const uint64_t *ids;
@@ -1749,10 +1996,113 @@ int relay_store_ack(relay_store *st, const uint8_t id[RELAY_ID_BYTES], const uin
     }
     struct ack_ctx c = {.id = id, .ids = ids, .n = n};
     struct wop op;
-    int rc = submit(st, run_ack, &c, &op);
+    /* Not durable: see store.h. */
+    int rc = submit_op(st, run_ack, NULL, false, &c, &op);
     if (rc == RELAY_OK)
         *deleted = c.deleted > UINT32_MAX ? UINT32_MAX : (uint32_t)c.deleted;
     return rc;
+}
+
+/* An ack (possibly of nothing), then a fetch, in one op. */
+struct mailbox_ctx {
+    struct ack_ctx ack; /* first: run_ack takes the op's ctx as an ack_ctx */
+    size_t max_n, max_bytes;
+    relay_delivery *list; /* out */
+    size_t count;         /* out */
+    int more;             /* out */
+    uint64_t prekeys;     /* out */
+};
+
+/* The mailbox's oldest messages into c, on connection `conn`. */
+static int fetch_rows(struct conn *conn, struct mailbox_ctx *c)
+{
+    size_t cap = 0, bytes = 0;
+    c->list = NULL;
+    c->count = 0;
+    c->more = 0;
+    sqlite3_stmt *s = stmt(conn, S_FETCH);
+    int rc = s == NULL ? RELAY_E_IO : map_sqlite(bind_blob(s, 1, c->ack.id, RELAY_ID_BYTES));
+    if (rc == RELAY_OK) /* one more than asked for, to learn about `more` */
+        rc = map_sqlite(sqlite3_bind_int64(s, 2, (sqlite3_int64)c->max_n + 1));
+    for (bool row = true; rc == RELAY_OK;) {
+        if ((rc = step(s, &row)) != RELAY_OK || !row)
+            break;
+        size_t size = (size_t)col_u64(s, 1);
+        if (c->count == c->max_n || (c->count != 0 && size > c->max_bytes - bytes)) {
+            c->more = 1;
+            break;
+        }
+        if (c->count == cap) {
+            size_t ncap = cap == 0 ? 16 : cap * 2;
+            if (ncap > c->max_n)
+                ncap = c->max_n;
+            relay_delivery *nl = realloc(c->list, ncap * sizeof *nl);
+            if (nl == NULL) {
+                rc = RELAY_E_NOMEM;
+                break;
+            }
+            c->list = nl;
+            cap = ncap;
+        }
+        if ((rc = delivery_from_row(s, &c->list[c->count])) != RELAY_OK)
+            break;
+        bytes = size > c->max_bytes - bytes ? c->max_bytes : bytes + size;
+        c->count++;
+    }
+    done(s);
+    if (rc != RELAY_OK) {
+        relay_deliveries_free(c->list, c->count);
+        c->list = NULL;
+        c->count = 0;
+    }
+    return rc;
+}
+
+/* The read half of the op, after the group (with its acks) committed. */
+static int read_mailbox(relay_store *st, struct wop *op)
+{
+    struct mailbox_ctx *c = op->ctx;
+    int rc = count_otks(&st->writer, c->ack.id, &c->prekeys);
+    if (rc == RELAY_OK)
+        rc = fetch_rows(&st->writer, c);
+    return rc;
+}
+
+int relay_store_ack_fetch(relay_store *st, const uint8_t id[RELAY_ID_BYTES], const uint64_t *ids,
+                          size_t n_ids, size_t max_n, size_t max_bytes, relay_delivery **out,
+                          size_t *n, int *more, uint32_t *deleted, uint32_t *prekeys)
+{
+    if (st == NULL || id == NULL || (n_ids != 0 && ids == NULL) || out == NULL || n == NULL ||
+        more == NULL || max_n == 0)
+        return RELAY_E_INVALID;
+    struct mailbox_ctx c;
+    memset(&c, 0, sizeof c);
+    c.ack.id = id;
+    c.ack.ids = ids;
+    c.ack.n = n_ids;
+    c.max_n = max_n > (size_t)INT32_MAX ? (size_t)INT32_MAX : max_n;
+    c.max_bytes = max_bytes;
+    struct wop op;
+    /* Without acks the op only reads: it does not wait for a group. */
+    int rc = submit_op(st, n_ids != 0 ? run_ack : NULL, read_mailbox, false, &c, &op);
+    if (rc != RELAY_OK) {
+        relay_deliveries_free(c.list, c.count);
+        return rc;
+    }
+    *out = c.list;
+    *n = c.count;
+    *more = c.more;
+    if (deleted != NULL)
+        *deleted = c.ack.deleted > UINT32_MAX ? UINT32_MAX : (uint32_t)c.ack.deleted;
+    if (prekeys != NULL)
+        *prekeys = c.prekeys > UINT32_MAX ? UINT32_MAX : (uint32_t)c.prekeys;
+    return RELAY_OK;
+}
+
+int relay_store_fetch(relay_store *st, const uint8_t id[RELAY_ID_BYTES], size_t max_n,
+                      size_t max_bytes, relay_delivery **out, size_t *n, int *more)
+{
+    return relay_store_ack_fetch(st, id, NULL, 0, max_n, max_bytes, out, n, more, NULL, NULL);
 }
 
 /* ------------------------------------------------------------------------

@@ -199,6 +199,13 @@ static int check_ack(const ProtobufCMessage *pm, const void *ctx)
     return m->n_ids > 0 && m->n_ids <= lim->max_acks ? SECMSG_OK : SECMSG_E_MALFORMED;
 }
 
+static int check_fetch(const ProtobufCMessage *pm, const void *ctx)
+{
+    const Secmsg__Relay__FetchRequest *m = (const void *)pm;
+    const secmsg__relay_limits *lim = ctx;
+    return m->n_ack_ids <= lim->max_acks ? SECMSG_OK : SECMSG_E_MALFORMED;
+}
+
 /* ---- decoders ---- */
 
 /*
@@ -306,6 +313,37 @@ int secmsg__relay_decode_ack(Secmsg__Relay__AckRequest **out, const uint8_t *in,
         return SECMSG_E_INVALID_ARG;
     void *m;
     int rc = relay_decode_lim(&m, &secmsg__relay__ack_request__descriptor, check_ack, lim, in, len);
+    if (rc == SECMSG_OK && !same_encoding(m, in, len)) {
+        protobuf_c_message_free_unpacked(m, NULL);
+        m = NULL;
+        rc = SECMSG_E_MALFORMED;
+    }
+    *out = m;
+    return rc;
+}
+
+/*
+ * The same byte-identity rule as for AckRequest (packed ack_ids would parse
+ * too); with two fields it also fixes their order to the canonical one
+ * (ascending field numbers). Unlike every other request, the empty body is
+ * a valid FetchRequest (no acks, no wait), which the shared decoder refuses.
+ */
+int secmsg__relay_decode_fetch(Secmsg__Relay__FetchRequest **out, const uint8_t *in, size_t len,
+                               const secmsg__relay_limits *lim)
+{
+    if (out == NULL)
+        return SECMSG_E_INVALID_ARG;
+    *out = NULL;
+    if (lim == NULL)
+        return SECMSG_E_INVALID_ARG;
+    if (len == 0) {
+        static const uint8_t none[1];
+        *out = secmsg__relay__fetch_request__unpack(NULL, 0, none);
+        return *out != NULL ? SECMSG_OK : SECMSG_E_MALFORMED;
+    }
+    void *m;
+    int rc =
+        relay_decode_lim(&m, &secmsg__relay__fetch_request__descriptor, check_fetch, lim, in, len);
     if (rc == SECMSG_OK && !same_encoding(m, in, len)) {
         protobuf_c_message_free_unpacked(m, NULL);
         m = NULL;

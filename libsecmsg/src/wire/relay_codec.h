@@ -47,6 +47,9 @@ int secmsg__relay_decode_send(Secmsg__Relay__SendRequest **out, const uint8_t *i
                               const secmsg__relay_limits *lim);
 int secmsg__relay_decode_ack(Secmsg__Relay__AckRequest **out, const uint8_t *in, size_t len,
                              const secmsg__relay_limits *lim);
+/** FetchRequest: at most max_acks ack ids (none is fine); `wait` is the relay's to bound. */
+int secmsg__relay_decode_fetch(Secmsg__Relay__FetchRequest **out, const uint8_t *in, size_t len,
+                               const secmsg__relay_limits *lim);
 
 /**
  * 1 if s (NUL-terminated) is a valid user id: 1..64 bytes of [A-Za-z0-9._-],

@@ -1102,22 +1102,9 @@ void rc_fetched_free(rc_fetched *f)
     memset(f, 0, sizeof *f);
 }
 
-long rc_fetch(rc_conn *c, const rc_device *d, unsigned wait, rc_fetched *out)
+/* The FetchResponse of a 2xx (status s) into out. */
+static long parse_fetched(rc_conn *c, long s, rc_fetched *out)
 {
-    memset(out, 0, sizeof *out);
-    char path[64];
-    rc_req q = {0};
-    if (wait)
-        snprintf(path, sizeof path, "/v1/messages?wait=%u", wait);
-    else
-        snprintf(path, sizeof path, "/v1/messages");
-    q.method = "GET";
-    q.path = path;
-    q.bearer = d->bearer;
-    q.timeout_s = (long)wait + 30;
-    long s = rc_request(c, &q);
-    if (!is_2xx(s))
-        return s;
     Secmsg__Relay__FetchResponse *r =
         secmsg__relay__fetch_response__unpack(NULL, c->body.len, c->body.data);
     if (!r)
@@ -1169,6 +1156,53 @@ out:
     if (ret != s)
         rc_fetched_free(out);
     return ret;
+}
+
+long rc_fetch(rc_conn *c, const rc_device *d, unsigned wait, rc_fetched *out)
+{
+    memset(out, 0, sizeof *out);
+    char path[64];
+    rc_req q = {0};
+    if (wait)
+        snprintf(path, sizeof path, "/v1/messages?wait=%u", wait);
+    else
+        snprintf(path, sizeof path, "/v1/messages");
+    q.method = "GET";
+    q.path = path;
+    q.bearer = d->bearer;
+    q.timeout_s = (long)wait + 30;
+    long s = rc_request(c, &q);
+    if (!is_2xx(s))
+        return s;
+    return parse_fetched(c, s, out);
+}
+
+long rc_fetch_ack(rc_conn *c, const rc_device *d, const uint64_t *ids, size_t n, unsigned wait,
+                  rc_fetched *out)
+{
+    memset(out, 0, sizeof *out);
+    Secmsg__Relay__FetchRequest m = SECMSG__RELAY__FETCH_REQUEST__INIT;
+    m.n_ack_ids = n;
+    m.ack_ids = (uint64_t *)(uintptr_t)ids;
+    m.has_wait = wait != 0;
+    m.wait = wait;
+    size_t len;
+    uint8_t *body = pack(&m.base, &len);
+    if (!body)
+        return RC_E_SYSTEM;
+    rc_req q = {0};
+    q.method = "POST";
+    q.path = "/v1/messages/fetch";
+    q.bearer = d->bearer;
+    q.body = body;
+    q.len = len;
+    q.has_body = 1;
+    q.timeout_s = (long)wait + 30;
+    long s = rc_request(c, &q);
+    free(body);
+    if (!is_2xx(s))
+        return s;
+    return parse_fetched(c, s, out);
 }
 
 long rc_ack(rc_conn *c, const rc_device *d, const uint64_t *ids, size_t n, uint32_t *deleted)

@@ -274,6 +274,12 @@ typedef struct rc_fetched {
 long rc_fetch(rc_conn *c, const rc_device *d, unsigned wait, rc_fetched *out);
 void rc_fetched_free(rc_fetched *f);
 long rc_ack(rc_conn *c, const rc_device *d, const uint64_t *ids, size_t n, uint32_t *deleted);
+/*
+ * POST /v1/messages/fetch: acknowledges ids (n may be 0), then fetches like
+ * rc_fetch (wait 0: no long poll).
+ */
+long rc_fetch_ack(rc_conn *c, const rc_device *d, const uint64_t *ids, size_t n, unsigned wait,
+                  rc_fetched *out);
 
 /* ---- blobs ---- */
 

@@ -181,6 +181,81 @@ Test(messages, ack_deletes)
     rc_conn_free(&c);
 }
 
+/*
+ * POST /v1/messages/fetch: the acks are applied before the fetch, only the
+ * caller's own messages are deleted, an empty body is a plain fetch, the
+ * long poll works, and bad bodies get 4xx while the relay keeps serving.
+ */
+Test(messages, fetch_with_acks)
+{
+    rc_conn c;
+    it_conn(&c);
+    rc_device a, b;
+    it_device(&c, &a, "caseworker");
+    it_device(&c, &b, "caseworker");
+    send_text(&c, &a, &b, "one", NULL);
+    send_text(&c, &a, &b, "two", NULL);
+    send_text(&c, &b, &a, "for a", NULL);
+
+    rc_fetched f;
+    cr_assert_eq(rc_fetch_ack(&c, &b, NULL, 0, 0, &f), 200);
+    cr_assert_eq(f.n, 2);
+    cr_assert(f.has_prekeys);
+    uint64_t first = f.d[0].id, second = f.d[1].id;
+    rc_fetched_free(&f);
+
+    rc_fetched fa;
+    cr_assert_eq(rc_fetch(&c, &a, 0, &fa), 200);
+    cr_assert_eq(fa.n, 1);
+    uint64_t of_a = fa.d[0].id;
+    rc_fetched_free(&fa);
+
+    /* Acking the first (and a's message, which is not b's) returns the second only. */
+    uint64_t ids[2] = {first, of_a};
+    cr_assert_eq(rc_fetch_ack(&c, &b, ids, 2, 0, &f), 200);
+    cr_assert_eq(f.n, 1, "after the piggybacked ack: %zu deliveries", f.n);
+    cr_assert_eq(f.d[0].id, second);
+    cr_assert_eq(memcmp(f.d[0].content, "two", 3), 0);
+    rc_fetched_free(&f);
+    cr_assert_eq(rc_fetch(&c, &a, 0, &fa), 200);
+    cr_assert_eq(fa.n, 1, "b's ack must not delete a's message");
+    rc_fetched_free(&fa);
+
+    /* The last ack with an empty mailbox and a long poll that times out. */
+    cr_assert_eq(rc_fetch_ack(&c, &b, &second, 1, 1, &f), 200);
+    cr_assert_eq(f.n, 0);
+    cr_assert_not(f.more);
+    rc_fetched_free(&f);
+    uint32_t deleted = 0;
+    cr_assert_eq(rc_ack(&c, &b, &second, 1, &deleted), 200);
+    cr_assert_eq(deleted, 0, "already deleted by the fetch");
+
+    /* Malformed: packed ids, fields out of order, wait above the maximum. */
+    static const uint8_t packed[] = {0x0a, 0x02, 0x01, 0x02};
+    static const uint8_t order[] = {0x10, 0x01, 0x08, 0x01};
+    static const uint8_t wait61[] = {0x10, 61};
+    const struct {
+        const uint8_t *b;
+        size_t n;
+        const char *what;
+    } bad[] = {{packed, sizeof packed, "packed ack ids"},
+               {order, sizeof order, "fields out of order"},
+               {wait61, sizeof wait61, "wait 61"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        long s = rc_call(&c, "POST", "/v1/messages/fetch", b.bearer, bad[i].b, bad[i].n);
+        it_assert_error(&c, s, 400, "malformed_body", bad[i].what);
+    }
+    /* No credential: 401; GET on the path: 405. */
+    it_assert_error(&c, rc_call(&c, "POST", "/v1/messages/fetch", NULL, order, 0), 401,
+                    "missing_token", "no token");
+    it_assert_error(&c, rc_call(&c, "GET", "/v1/messages/fetch", b.bearer, NULL, 0), 405,
+                    "method_not_allowed", "GET");
+    it_assert_healthy();
+    rc_device_free(&a);
+    rc_device_free(&b);
+    rc_conn_free(&c);
+}
+
 /* A batch of envelopes in one request, to several recipients; paging with
  * `more` returns each message once. */
 Test(messages, batches_and_paging)
