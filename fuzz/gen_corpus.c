@@ -3,6 +3,7 @@
  * (all harnesses except hpke_open, whose corpus its author keeps).
  *
  * Usage: fuzz-gen-corpus FUZZ_DIR      (FUZZ_DIR: the source tree's fuzz/)
+ *        fuzz-gen-corpus FUZZ_DIR client   (only invite/, cert/, content/)
  *
  * It runs one small but complete conversation between identities derived
  * from fixed seeds: Bob publishes prekeys, rotates his signed prekey, and
@@ -11,6 +12,10 @@
  * inputs of that run (identities, bundles, initial and ratchet messages,
  * states) plus hand-made edge cases: empty, truncated, wrong version,
  * tampered, low-order keys, out-of-range counters and indices.
+ *
+ * The client-layer corpora (invite, cert, content) come from fixed seeds
+ * and deterministic signatures, so they are the same on every run; the
+ * "client" mode writes only them, leaving everything else alone.
  *
  * fixtures.h gets the seeds and the states the harnesses start from (Bob's
  * prekey set, Alice's and Bob's sessions) from the same run, so fixtures and
@@ -31,8 +36,10 @@
 
 #include <sodium.h>
 
+#include "client.pb-c.h"
 #include "secmsg.h"
 #include "secmsg.pb-c.h"
+#include "wire/client_codec.h"
 
 #define BLOB_CAP 4096U
 
@@ -659,6 +666,360 @@ static void prekey_set_edges(const blob *state)
     put("prekey_set", "edge-no-spk-sig", &e);
 }
 
+/* ---- client layer: invites, certificates, Content ---- */
+
+static blob blob_of(const void *p, size_t n)
+{
+    blob b;
+    if (n > BLOB_CAP) {
+        die("blob_of", "too large");
+    }
+    memcpy(b.b, p, n);
+    b.len = n;
+    return b;
+}
+
+static blob pack_client(const ProtobufCMessage *m)
+{
+    blob b;
+    if (protobuf_c_message_get_packed_size(m) > BLOB_CAP) {
+        die("pack_client", "too large");
+    }
+    b.len = protobuf_c_message_pack(m, b.b);
+    return b;
+}
+
+/* "secmsg-invite:" + base64url(b), as a blob. */
+static blob invite_text(const blob *b)
+{
+    char text[BLOB_CAP];
+    size_t plen = strlen(SECMSG__INVITE_PREFIX), n = 0;
+    memcpy(text, SECMSG__INVITE_PREFIX, plen);
+    need(secmsg__b64url_encode(text + plen, sizeof text - plen, &n, b->b, b->len), "b64url");
+    return blob_of(text, plen + n);
+}
+
+static void put_invite_msg(const char *name, const Secmsg__Client__Invite *m, int want)
+{
+    blob bin = pack_client(&m->base);
+    blob text = invite_text(&bin);
+    secmsg__invite inv;
+    int rc = secmsg__invite_parse(&inv, (const char *)text.b, text.len);
+    if (want == SECMSG_OK) {
+        expect(rc, SECMSG_OK, name);
+    } else {
+        note(rc, want, name);
+    }
+    put("invite", name, &text);
+}
+
+static void invite_corpus(const uint8_t caseworker_fp[32], const uint8_t root_fp[32])
+{
+    secmsg__invite inv;
+    char text[SECMSG_INVITE_MAX + 16];
+    size_t n = 0;
+    blob e;
+
+    memset(&inv, 0, sizeof inv);
+    strcpy(inv.relay_url, "https://relay.kommune.example");
+    for (size_t i = 0; i < sizeof inv.token; i++) {
+        inv.token[i] = (uint8_t)(0x30 + i);
+    }
+    strcpy(inv.caseworker, "anna.caseworker");
+    memcpy(inv.caseworker_fp, caseworker_fp, 32);
+    memcpy(inv.root_fp, root_fp, 32);
+    for (size_t i = 0; i < sizeof inv.secret; i++) {
+        inv.secret[i] = (uint8_t)(0x90 + i);
+    }
+    inv.expires = 1900000000U;
+
+    need(secmsg__invite_format(&inv, text, sizeof text, &n), "invite_format");
+    e = blob_of(text, n);
+    put("invite", "valid-https", &e);
+    snprintf(text + n, sizeof text - n, "\r\n");
+    e = blob_of(text, n + 2);
+    put("invite", "valid-trailing-newline", &e);
+    text[n] = '=';
+    e = blob_of(text, n + 1);
+    put("invite", "edge-padding", &e);
+    e = blob_of(text, n - 1);
+    put("invite", "edge-truncated", &e);
+    e = blob_of(SECMSG__INVITE_PREFIX, strlen(SECMSG__INVITE_PREFIX));
+    put("invite", "edge-prefix-only", &e);
+
+    /* The longest URL and user id. */
+    secmsg__invite big = inv;
+    memset(big.relay_url, 0, sizeof big.relay_url);
+    strcpy(big.relay_url, "http://");
+    memset(big.relay_url + 7, 'h', SECMSG__URL_MAX - 8);
+    memset(big.caseworker, 0, sizeof big.caseworker);
+    memset(big.caseworker, 'c', sizeof big.caseworker - 1);
+    need(secmsg__invite_format(&big, text, sizeof text, &n), "invite_format big");
+    e = blob_of(text, n);
+    put("invite", "valid-longest", &e);
+
+    /* The Invite protobuf itself (the harness also wraps its input). */
+    Secmsg__Client__Invite m = SECMSG__CLIENT__INVITE__INIT;
+    m.has_version = 1;
+    m.version = 1;
+    m.relay_url = inv.relay_url;
+    m.has_token = 1;
+    m.token.data = inv.token;
+    m.token.len = sizeof inv.token;
+    m.caseworker = inv.caseworker;
+    m.has_caseworker_fp = 1;
+    m.caseworker_fp.data = inv.caseworker_fp;
+    m.caseworker_fp.len = 32;
+    m.has_root_fp = 1;
+    m.root_fp.data = inv.root_fp;
+    m.root_fp.len = 32;
+    m.has_secret = 1;
+    m.secret.data = inv.secret;
+    m.secret.len = sizeof inv.secret;
+    m.has_expires = 1;
+    m.expires = inv.expires;
+    e = pack_client(&m.base);
+    put("invite", "bin-valid", &e);
+    blob dup = concat(e, blob_of("\x08\x01", 2));
+    put("invite", "bin-duplicate-version", &dup);
+    blob unknown = concat(e, blob_of("\x48\x01", 2));
+    put("invite", "bin-unknown-field", &unknown);
+
+    Secmsg__Client__Invite x = m;
+    x.version = 2;
+    put_invite_msg("edge-version2", &x, SECMSG_E_VERSION);
+    x = m;
+    x.has_secret = 0;
+    put_invite_msg("edge-no-secret", &x, SECMSG_E_MALFORMED);
+    x = m;
+    x.token.len = 31;
+    put_invite_msg("edge-token-31", &x, SECMSG_E_MALFORMED);
+    char url[] = "https://relay.kommune.example/";
+    x = m;
+    x.relay_url = url;
+    put_invite_msg("edge-url-slash", &x, SECMSG_E_MALFORMED);
+    char ftp[] = "ftp://relay.kommune.example";
+    x.relay_url = ftp;
+    put_invite_msg("edge-url-ftp", &x, SECMSG_E_MALFORMED);
+    char user[] = "..";
+    x = m;
+    x.caseworker = user;
+    put_invite_msg("edge-user-dotdot", &x, SECMSG_E_MALFORMED);
+    x = m;
+    x.expires = 0;
+    put_invite_msg("edge-expires-0", &x, SECMSG_E_MALFORMED);
+}
+
+static blob sign_cert(const secmsg__cert *c, const uint8_t sk[64])
+{
+    blob b;
+    need(secmsg__cert_sign(c, sk, b.b, sizeof b.b, &b.len), "cert_sign");
+    return b;
+}
+
+/* Certificate fields into a message, signed over the spec's TBS by sk. */
+static blob cert_edge(const secmsg__cert *c, uint32_t version, uint32_t role,
+                      const uint8_t sk[64])
+{
+    uint8_t sig[64];
+    Secmsg__Client__Certificate m = SECMSG__CLIENT__CERTIFICATE__INIT;
+    m.has_version = 1;
+    m.version = version;
+    m.has_root_pub = 1;
+    m.root_pub.data = (uint8_t *)(uintptr_t)c->root_pub;
+    m.root_pub.len = 32;
+    m.user_id = (char *)(uintptr_t)c->user_id;
+    m.has_role = 1;
+    m.role = role;
+    m.has_identity = 1;
+    m.identity.data = (uint8_t *)(uintptr_t)c->identity;
+    m.identity.len = c->identity_len;
+    m.has_not_after = 1;
+    m.not_after = c->not_after;
+    blob tbs = blob_of("secmsg device certificate v1", 28);
+    tbs = concat(tbs, pack_client(&m.base));
+    crypto_sign_detached(sig, NULL, tbs.b, tbs.len, sk);
+    m.has_sig = 1;
+    m.sig.data = sig;
+    m.sig.len = sizeof sig;
+    return pack_client(&m.base);
+}
+
+static void cert_corpus(const secmsg__cert *c, const uint8_t sk[64], blob *cert_out)
+{
+    secmsg__cert back;
+    blob e = sign_cert(c, sk);
+    expect(secmsg__cert_verify(&back, e.b, e.len), SECMSG_OK, "certificate verifies");
+    put("cert", "valid-caseworker", &e);
+    *cert_out = e;
+
+    char text[1024];
+    size_t n = 0;
+    need(secmsg__cert_to_text(e.b, e.len, text, sizeof text, &n), "cert_to_text");
+    blob t = blob_of(text, n);
+    put("cert", "valid-text", &t);
+
+    secmsg__cert j = *c;
+    j.role = 3;
+    strcpy(j.user_id, "journal");
+    blob jb = sign_cert(&j, sk);
+    put("cert", "valid-journal", &jb);
+
+    blob bad = e;
+    bad.b[bad.len - 1] ^= 1;
+    note(secmsg__cert_verify(&back, bad.b, bad.len), SECMSG_E_SIGNATURE, "cert bad sig");
+    put("cert", "edge-bad-sig", &bad);
+    bad = cert_edge(c, 2, 2, sk);
+    note(secmsg__cert_verify(&back, bad.b, bad.len), SECMSG_E_VERSION, "cert version 2");
+    put("cert", "edge-version2", &bad);
+    bad = cert_edge(c, 1, 1, sk);
+    note(secmsg__cert_verify(&back, bad.b, bad.len), SECMSG_E_MALFORMED, "cert role 1");
+    put("cert", "edge-role-citizen", &bad);
+    bad = concat(e, blob_of("\x40\x01", 2));
+    note(secmsg__cert_verify(&back, bad.b, bad.len), SECMSG_E_MALFORMED, "cert unknown field");
+    put("cert", "edge-unknown-field", &bad);
+    bad = truncated(e, e.len - 1);
+    put("cert", "edge-truncated", &bad);
+    blob empty = {.len = 0};
+    put("cert", "edge-empty", &empty);
+}
+
+static void put_content(const char *name, const secmsg__content *c)
+{
+    uint8_t *enc = NULL;
+    size_t n = 0;
+    need(secmsg__content_encode(c, &enc, &n), name);
+    blob b = blob_of(enc, n);
+    free(enc);
+    secmsg__content back;
+    expect(secmsg__content_decode(&back, b.b, b.len), SECMSG_OK, name);
+    secmsg__content_free(&back);
+    put("content", name, &b);
+}
+
+static void put_content_msg(const char *name, const Secmsg__Client__Content *m, int want)
+{
+    blob b = pack_client(&m->base);
+    secmsg__content back;
+    int rc = secmsg__content_decode(&back, b.b, b.len);
+    if (want == SECMSG_OK) {
+        expect(rc, SECMSG_OK, name);
+    } else {
+        note(rc, want, name);
+    }
+    secmsg__content_free(&back);
+    put("content", name, &b);
+}
+
+static void content_corpus(const blob *cert)
+{
+    static const uint8_t id[16] = {0xd0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    secmsg__content c;
+    memset(&c, 0, sizeof c);
+    memcpy(c.message_id, id, sizeof id);
+    c.sent_at = 1700000000123U;
+
+    c.kind = SECMSG__CONTENT_TEXT;
+    c.text = (uint8_t *)(uintptr_t)"Hello";
+    c.text_len = 5;
+    put_content("valid-text", &c);
+    static const char utf8[] = "M\xc3\xb8" "de kl. 10 \xe2\x82\xac \xf0\x9f\x93\x85 \xf4\x8f\xbf\xbf";
+    c.text = (uint8_t *)(uintptr_t)utf8;
+    c.text_len = sizeof utf8 - 1;
+    put_content("valid-text-utf8", &c);
+    char len62[64];
+    memset(len62, 'p', sizeof len62);
+    c.text = (uint8_t *)len62;
+    c.text_len = 31; /* unpadded size 62: an empty padding field */
+    put_content("valid-text-empty-padding", &c);
+    c.text = NULL;
+    c.text_len = 0;
+    c.kind = SECMSG__CONTENT_HELLO;
+    memset(c.invite_secret, 0x90, sizeof c.invite_secret);
+    put_content("valid-hello", &c);
+    memset(c.invite_secret, 0, sizeof c.invite_secret);
+    c.kind = SECMSG__CONTENT_WELCOME;
+    c.cert = (uint8_t *)(uintptr_t)cert->b;
+    c.cert_len = cert->len;
+    put_content("valid-welcome", &c);
+
+    uint8_t zeros[200] = {0}, secret[16] = {0};
+    Secmsg__Client__Content m = SECMSG__CLIENT__CONTENT__INIT;
+    m.has_version = 1;
+    m.version = 1;
+    m.has_kind = 1;
+    m.kind = 1;
+    m.has_message_id = 1;
+    m.message_id.data = (uint8_t *)(uintptr_t)id;
+    m.message_id.len = sizeof id;
+    m.has_sent_at = 1;
+    m.sent_at = 1700000000123U;
+    char hi[] = "hi";
+    m.text = hi;
+    put_content_msg("valid-unpadded", &m, SECMSG_OK);
+    Secmsg__Client__Content x = m;
+    x.has_padding = 1;
+    x.padding.data = zeros;
+    x.padding.len = sizeof zeros;
+    put_content_msg("valid-overpadded", &x, SECMSG_OK);
+    zeros[7] = 1;
+    put_content_msg("edge-nonzero-padding", &x, SECMSG_E_MALFORMED);
+    x = m;
+    x.version = 2;
+    put_content_msg("edge-version2", &x, SECMSG_E_VERSION);
+    x = m;
+    x.kind = 4;
+    put_content_msg("edge-kind-4", &x, SECMSG_E_MALFORMED);
+    x = m;
+    x.has_invite_secret = 1;
+    x.invite_secret.data = secret;
+    x.invite_secret.len = sizeof secret;
+    put_content_msg("edge-text-and-secret", &x, SECMSG_E_MALFORMED);
+    char surrogate[] = "a\xed\xa0\x80";
+    x = m;
+    x.text = surrogate;
+    put_content_msg("edge-utf8-surrogate", &x, SECMSG_E_MALFORMED);
+    char overlong[] = "\xc0\xaf";
+    x.text = overlong;
+    put_content_msg("edge-utf8-overlong", &x, SECMSG_E_MALFORMED);
+    blob b = pack_client(&m.base);
+    blob dup = concat(b, blob_of("\x10\x01", 2));
+    put("content", "edge-duplicate-kind", &dup);
+    blob nul = b;
+    nul.b[nul.len - 1] = 0; /* "h\0": text is the last field here */
+    put("content", "edge-nul-in-text", &nul);
+}
+
+static void client_corpora(void)
+{
+    uint8_t seed[32], root_pk[32], root_sk[64], root_fp[32], cw_fp[32];
+    secmsg_identity *cw = NULL;
+    secmsg__cert c;
+    blob cert;
+
+    seed_for(seed, "municipality root");
+    crypto_sign_seed_keypair(root_pk, root_sk, seed);
+    need(secmsg__root_fingerprint(root_fp, root_pk), "root fingerprint");
+    seed_for(seed, "caseworker");
+    need(secmsg_identity_from_seed(&cw, seed), "caseworker identity");
+    memset(&c, 0, sizeof c);
+    need(secmsg_identity_public(cw, c.identity, sizeof c.identity, &c.identity_len),
+         "caseworker public");
+    need(secmsg_identity_fingerprint(cw_fp, c.identity, c.identity_len), "fingerprint");
+    memcpy(c.root_pub, root_pk, sizeof root_pk);
+    strcpy(c.user_id, "anna.caseworker");
+    c.role = 2;
+    c.not_after = 1900000000U;
+
+    invite_corpus(cw_fp, root_fp);
+    cert_corpus(&c, root_sk, &cert);
+    content_corpus(&cert);
+
+    secmsg_identity_free(cw);
+    sodium_memzero(seed, sizeof seed);
+    sodium_memzero(root_sk, sizeof root_sk);
+}
+
 int main(int argc, char **argv)
 {
     fixtures fx;
@@ -670,12 +1031,17 @@ int main(int argc, char **argv)
     blob empty = {.len = 0}, e;
     char long_text[301];
 
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s FUZZ_DIR\n", argc > 0 ? argv[0] : "fuzz-gen-corpus");
+    if (argc != 2 && !(argc == 3 && strcmp(argv[2], "client") == 0)) {
+        fprintf(stderr, "usage: %s FUZZ_DIR [client]\n", argc > 0 ? argv[0] : "fuzz-gen-corpus");
         return 2;
     }
     fuzz_dir = argv[1];
     need(secmsg_init(), "secmsg_init");
+    client_corpora();
+    if (argc == 3) {
+        printf("gen_corpus: wrote %s/corpus/{invite,cert,content}\n", fuzz_dir);
+        return failures > 0 ? 1 : 0;
+    }
     memset(long_text, 'x', sizeof long_text - 1);
     long_text[sizeof long_text - 1] = '\0';
 

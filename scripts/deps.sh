@@ -9,6 +9,7 @@ pkgs=(
   libsqlcipher-dev libzstd-dev
   libmicrohttpd-dev libinih-dev libcurl4-openssl-dev openssl
   libcriterion-dev libjansson-dev
+  libqrencode-dev
   clang libclang-rt-14-dev
   libsignal-protocol-c-dev libolm-dev libssl-dev
 )

@@ -9,5 +9,6 @@
 #include "secmsg/identity.h"
 #include "secmsg/prekey.h"
 #include "secmsg/session.h"
+#include "secmsg/client.h"
 
 #endif

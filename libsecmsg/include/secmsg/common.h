@@ -56,7 +56,29 @@ typedef enum secmsg_error {
     /** A key is invalid (e.g. a low-order X25519 point) or a primitive failed. */
     SECMSG_E_CRYPTO = -12,
     /** The library was not initialised (secmsg_init) or failed to. */
-    SECMSG_E_INIT = -13
+    SECMSG_E_INIT = -13,
+    /** The PIN (or platform key) is wrong; the failure was counted. */
+    SECMSG_E_WRONG_PIN = -14,
+    /** Too many wrong PINs: the store is locked. */
+    SECMSG_E_LOCKED = -15,
+    /** The named object (store, contact, message, invite) does not exist. */
+    SECMSG_E_NOT_FOUND = -16,
+    /** The object to be created already exists. */
+    SECMSG_E_EXISTS = -17,
+    /** A file's permissions are too loose (readable by group or others). */
+    SECMSG_E_PERMISSION = -18,
+    /** The local database or file system failed; nothing was changed. */
+    SECMSG_E_STORE = -19,
+    /** No answer from the relay (unreachable, timeout, TLS failure). */
+    SECMSG_E_NETWORK = -20,
+    /** The relay answered with an error (see the client's last error). */
+    SECMSG_E_RELAY = -21,
+    /** Keys do not match what an invite or certificate promised. */
+    SECMSG_E_UNTRUSTED = -22,
+    /** An invite, token or certificate has expired. */
+    SECMSG_E_EXPIRED = -23,
+    /** A stored file was modified by someone without the device secret. */
+    SECMSG_E_TAMPERED = -24
 } secmsg_error;
 
 /**

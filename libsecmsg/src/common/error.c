@@ -44,6 +44,28 @@ const char *secmsg_strerror(int err)
         return "invalid key or cryptographic failure";
     case SECMSG_E_INIT:
         return "library not initialised";
+    case SECMSG_E_WRONG_PIN:
+        return "wrong PIN";
+    case SECMSG_E_LOCKED:
+        return "store locked after too many wrong PINs";
+    case SECMSG_E_NOT_FOUND:
+        return "not found";
+    case SECMSG_E_EXISTS:
+        return "already exists";
+    case SECMSG_E_PERMISSION:
+        return "file permissions too loose";
+    case SECMSG_E_STORE:
+        return "local storage failure";
+    case SECMSG_E_NETWORK:
+        return "relay unreachable";
+    case SECMSG_E_RELAY:
+        return "relay refused the request";
+    case SECMSG_E_UNTRUSTED:
+        return "keys do not match the invite or certificate";
+    case SECMSG_E_EXPIRED:
+        return "expired";
+    case SECMSG_E_TAMPERED:
+        return "stored file was tampered with";
     }
     return "unknown error";
 }

@@ -132,6 +132,21 @@ int secmsg_identity_generate(secmsg_identity **out)
     return rc;
 }
 
+/*
+ * Signs msg with the identity's Ed25519 key, for the callers inside the
+ * library that prove possession of it (relay registration and auth). The
+ * message is the caller's and must carry its own context label.
+ */
+int secmsg__identity_sign(const secmsg_identity *id, uint8_t sig[SECMSG__SIG_BYTES],
+                          const uint8_t *msg, size_t len)
+{
+    if (id == NULL || sig == NULL || (msg == NULL && len > 0))
+        return SECMSG_E_INVALID_ARG;
+    if (crypto_sign_detached(sig, NULL, msg, len, id->sign_sk) != 0)
+        return SECMSG_E_CRYPTO;
+    return SECMSG_OK;
+}
+
 void secmsg_identity_free(secmsg_identity *id)
 {
     sodium_free(id); /* sodium_free wipes before unmapping; NULL is a no-op */

@@ -103,6 +103,9 @@ int secmsg__idpub_from_wire(secmsg__idpub *out, const Secmsg__Wire__IdentityPubl
 void secmsg__idpub_to_wire(Secmsg__Wire__IdentityPublic *m, const secmsg__idpub *p);
 int secmsg__idpub_verify(const secmsg__idpub *p);
 int secmsg__idpub_encode(const secmsg__idpub *p, uint8_t *out, size_t cap, size_t *out_len);
+/* Ed25519 signature of msg by the identity's signing key. INVALID_ARG, CRYPTO. */
+int secmsg__identity_sign(const secmsg_identity *id, uint8_t sig[SECMSG__SIG_BYTES],
+                          const uint8_t *msg, size_t len);
 
 /* prekey.c */
 const secmsg__prekey *secmsg__prekeys_find_signed(const secmsg_prekeys *pk, uint32_t id);
