@@ -483,23 +483,52 @@ out:
     return rc;
 }
 
-/* Puts the in-memory prekeys back to a saved copy (an accept consumed a
- * one-time prekey in a transaction that did not commit). */
-static void prekeys_restore(secmsg_client *c, const uint8_t *saved, size_t len)
+/* A serialized copy of the in-memory prekeys (an accept consumes a one-time
+ * prekey in memory before its transaction commits). */
+typedef struct pk_copy {
+    uint8_t *b;
+    size_t len;
+} pk_copy;
+
+static int prekeys_save(secmsg_client *c, pk_copy *k)
+{
+    k->b = NULL;
+    k->len = 0;
+    int rc = secmsg_prekeys_serialize(c->pk, NULL, 0, &k->len);
+    if (rc != SECMSG_E_BUFFER_TOO_SMALL)
+        return rc == SECMSG_OK ? SECMSG_E_STATE : rc;
+    k->b = sodium_malloc(k->len);
+    if (k->b == NULL)
+        return SECMSG_E_NOMEM;
+    rc = secmsg_prekeys_serialize(c->pk, k->b, k->len, &k->len);
+    if (rc != SECMSG_OK) {
+        sodium_free(k->b);
+        k->b = NULL;
+    }
+    return rc;
+}
+
+static void prekeys_restore(secmsg_client *c, const pk_copy *k)
 {
     secmsg_prekeys *back = NULL;
-    if (saved != NULL && secmsg_prekeys_deserialize(&back, saved, len) == SECMSG_OK) {
+    if (k->b != NULL && secmsg_prekeys_deserialize(&back, k->b, k->len) == SECMSG_OK) {
         secmsg_prekeys_free(c->pk);
         c->pk = back;
     }
 }
 
-/* Records a delivery that can never be applied, so it is acked once. */
+static void prekeys_drop(pk_copy *k)
+{
+    if (k->b != NULL)
+        sodium_free(k->b);
+    k->b = NULL;
+}
+
+/* Records, inside the open transaction, a delivery that can never be
+ * applied, so that it is acked once and never fetched again. */
 static int record_drop(secmsg_client *c, const secmsg__rc_delivery *d, int why)
 {
-    int rc = secmsg__store_begin(c->st);
-    if (rc != SECMSG_OK)
-        return rc;
+    int rc = SECMSG_OK;
     if (why != SECMSG_E_DUPLICATE) {
         secmsg_event ev;
         secmsg__contact_row ct;
@@ -511,59 +540,84 @@ static int record_drop(secmsg_client *c, const secmsg__rc_delivery *d, int why)
     }
     if (rc == SECMSG_OK)
         rc = secmsg__store_seen_add(c->st, d->sender, d->message_id);
-    if (rc == SECMSG_OK)
-        return secmsg__store_commit(c->st);
-    secmsg__store_rollback(c->st);
     return rc;
 }
 
-/* One delivery, one transaction. *ack = whether the relay may delete it. */
-static int process_delivery(secmsg_client *c, const secmsg__rc_delivery *d, int *stored,
-                            int *ack)
+/*
+ * One delivery inside the page's transaction, in a savepoint of its own:
+ * applied, or (permanent failure) undone and recorded as dropped. Returns
+ * OK in both cases; a transient error leaves the transaction to the
+ * caller to roll back.
+ */
+static int process_delivery(secmsg_client *c, const secmsg__rc_delivery *d, int *stored)
 {
-    *ack = 0;
     int seen = 0;
     int rc = secmsg__store_seen_check(c->st, d->sender, d->message_id, &seen);
-    if (rc != SECMSG_OK)
-        return rc;
-    if (seen) {
-        *ack = 1; /* applied before a crash or a lost ack: only the ack was missing */
-        return SECMSG_OK;
+    if (rc != SECMSG_OK || seen)
+        return rc; /* seen: applied before a crash or a lost ack; only the ack was missing */
+    int type = 0;
+    size_t idl = 0;
+    pk_copy k = {NULL, 0};
+    if (secmsg_message_info(d->content, d->content_len, &type, NULL, 0, &idl) == SECMSG_OK &&
+        type == SECMSG_MESSAGE_INITIAL) {
+        rc = prekeys_save(c, &k);
+        if (rc != SECMSG_OK)
+            return rc;
     }
-    size_t pk_len = 0;
-    uint8_t *pk_saved = NULL;
-    rc = secmsg_prekeys_serialize(c->pk, NULL, 0, &pk_len);
-    if (rc == SECMSG_E_BUFFER_TOO_SMALL) {
-        pk_saved = sodium_malloc(pk_len);
-        rc = pk_saved == NULL ? SECMSG_E_NOMEM
-                              : secmsg_prekeys_serialize(c->pk, pk_saved, pk_len, &pk_len);
-    }
-    if (rc != SECMSG_OK)
-        goto out;
-    rc = secmsg__store_begin(c->st);
+    rc = secmsg__store_savepoint(c->st);
     if (rc != SECMSG_OK)
         goto out;
     int n_before = *stored;
     rc = apply_delivery(c, d, stored);
     if (rc == SECMSG_OK)
         rc = secmsg__store_seen_add(c->st, d->sender, d->message_id);
+    if (rc == SECMSG_OK) {
+        rc = secmsg__store_release(c->st);
+        goto out;
+    }
+    *stored = n_before;
+    prekeys_restore(c, &k);
+    if (!permanent(rc))
+        goto out;
+    int why = rc;
+    rc = secmsg__store_rollback_to(c->st);
+    if (rc == SECMSG_OK)
+        rc = record_drop(c, d, why);
+out:
+    prekeys_drop(&k);
+    return rc;
+}
+
+/*
+ * One fetched page, one transaction (one fsync): every delivery applied or
+ * recorded as dropped, then committed, and only then may the page be acked.
+ * *ack_all = 1 when the commit succeeded.
+ */
+static int process_page(secmsg_client *c, const secmsg__rc_batch *f, int *stored, int *ack_all)
+{
+    *ack_all = 0;
+    pk_copy page = {NULL, 0};
+    int rc = prekeys_save(c, &page);
+    if (rc != SECMSG_OK)
+        return rc;
+    int n_before = *stored;
+    rc = secmsg__store_begin(c->st);
+    for (size_t i = 0; i < f->n && rc == SECMSG_OK; i++)
+        rc = process_delivery(c, &f->d[i], stored);
     if (rc == SECMSG_OK)
         rc = secmsg__store_commit(c->st);
     else
         secmsg__store_rollback(c->st);
     if (rc == SECMSG_OK) {
-        *ack = 1;
-        goto out;
+        *ack_all = 1;
+    } else {
+        /* Nothing of the page was committed: memory goes back to the store's state. */
+        *stored = n_before;
+        prekeys_restore(c, &page);
+        rc = secmsg__client_fail(c, rc, "cannot store received messages: %s",
+                                 secmsg__store_last_error(c->st));
     }
-    *stored = n_before;
-    prekeys_restore(c, pk_saved, pk_len);
-    if (permanent(rc)) {
-        rc = record_drop(c, d, rc);
-        *ack = rc == SECMSG_OK;
-    }
-out:
-    if (pk_saved != NULL)
-        sodium_free(pk_saved);
+    prekeys_drop(&page);
     return rc;
 }
 
@@ -597,12 +651,11 @@ int secmsg_client_sync(secmsg_client *c, uint32_t wait_ms, size_t *received)
             rc = SECMSG_E_NOMEM;
             break;
         }
-        for (size_t i = 0; i < f.n && rc == SECMSG_OK; i++) {
-            int ack = 0;
-            rc = process_delivery(c, &f.d[i], &stored, &ack);
-            if (ack)
-                acks[n_ack++] = f.d[i].id;
-        }
+        int ack_all = 0;
+        if (f.n > 0)
+            rc = process_page(c, &f, &stored, &ack_all);
+        for (size_t i = 0; ack_all && i < f.n; i++)
+            acks[n_ack++] = f.d[i].id;
         int more = f.more, low = f.prekeys_known && f.prekeys_low;
         secmsg__rc_fetch_done(&f);
         if (n_ack > 0) {

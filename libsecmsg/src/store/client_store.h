@@ -67,6 +67,13 @@ const char *secmsg__store_last_error(const secmsg__store *s);
 int secmsg__store_begin(secmsg__store *s);
 int secmsg__store_commit(secmsg__store *s);
 void secmsg__store_rollback(secmsg__store *s);
+/* Inside a transaction, one nested unit (not nestable itself): undone
+ * alone by rollback_to (which also ends it), kept by release. rollback_to
+ * is STORE when SQLite already rolled the whole transaction back (then
+ * only secmsg__store_rollback is left). */
+int secmsg__store_savepoint(secmsg__store *s);
+int secmsg__store_release(secmsg__store *s);
+int secmsg__store_rollback_to(secmsg__store *s);
 
 /* Frees a blob returned by a getter (wipes it first). NULL allowed. */
 void secmsg__store_free(void *p, size_t len);

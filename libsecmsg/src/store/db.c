@@ -546,6 +546,36 @@ int secmsg__store_commit(secmsg__store *s)
     return rc;
 }
 
+int secmsg__store_savepoint(secmsg__store *s)
+{
+    if (s == NULL)
+        return SECMSG_E_INVALID_ARG;
+    if (!s->in_tx)
+        return secmsg__store_fail(s, SECMSG_E_STATE, "no transaction is open");
+    return exec(s, "SAVEPOINT unit", "could not open a savepoint");
+}
+
+int secmsg__store_release(secmsg__store *s)
+{
+    if (s == NULL)
+        return SECMSG_E_INVALID_ARG;
+    if (!s->in_tx)
+        return secmsg__store_fail(s, SECMSG_E_STATE, "no transaction is open");
+    return exec(s, "RELEASE unit", "could not release a savepoint");
+}
+
+int secmsg__store_rollback_to(secmsg__store *s)
+{
+    if (s == NULL)
+        return SECMSG_E_INVALID_ARG;
+    if (!s->in_tx || sqlite3_get_autocommit(s->db))
+        return secmsg__store_fail(s, SECMSG_E_STORE, "the transaction was already rolled back");
+    int rc = exec(s, "ROLLBACK TO unit", "could not roll back to a savepoint");
+    if (rc == SECMSG_OK)
+        rc = exec(s, "RELEASE unit", "could not release a savepoint");
+    return rc;
+}
+
 void secmsg__store_rollback(secmsg__store *s)
 {
     if (s == NULL || !s->in_tx)
