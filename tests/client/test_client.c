@@ -151,6 +151,14 @@ TestSuite(client, .init = setup, .fini = teardown, .timeout = 120);
 Test(client, conversation_events_and_restart)
 {
     secmsg_client *cw = caseworker("anna", "anna");
+    char small[100];
+    size_t need = 0;
+    cr_assert_eq(secmsg_client_create_invite(cw, "bo", 0, small, sizeof small, &need),
+                 SECMSG_E_BUFFER_TOO_SMALL);
+    cr_assert_eq(need, SECMSG_INVITE_MAX);
+    char big[SECMSG_INVITE_MAX];
+    cr_assert_eq(secmsg_client_create_invite(cw, "bad/id", 0, big, sizeof big, &need),
+                 SECMSG_E_INVALID_ARG);
     secmsg_client *ci = citizen(cw, "bo", "bo");
     secmsg_contact k;
     cr_assert_eq(secmsg_client_contact_find(ci, "anna", &k), SECMSG_OK);
@@ -374,4 +382,44 @@ Test(client, prekeys_replenished_when_low)
     cw = reopen(cw, "anna");
     cr_assert_eq(secmsg_prekeys_count(cw->pk), 200U);
     secmsg_client_close(cw);
+}
+
+Test(client, platform_key_unlock)
+{
+    secmsg_client *c = new_client("bio");
+    uint8_t key[SECMSG_PLATFORM_KEY_BYTES], wrong[SECMSG_PLATFORM_KEY_BYTES];
+    randombytes_buf(key, sizeof key);
+    memcpy(wrong, key, sizeof wrong);
+    wrong[0] ^= 1;
+    char path[700];
+    snprintf(path, sizeof path, "%s/bio.db", g_dir);
+    secmsg_client *o = NULL;
+    uint32_t left = 0;
+    /* No platform key yet. */
+    secmsg_client_close(c);
+    cr_assert_eq(secmsg_client_open_platform(&o, path, g_secret, sizeof g_secret, key,
+                                             sizeof key, &left),
+                 SECMSG_E_NOT_FOUND);
+    c = reopen(NULL, "bio");
+    cr_assert_eq(secmsg_client_platform_key_add(c, key, sizeof key), SECMSG_OK);
+    uint8_t id1[SECMSG_DEVICE_ID_BYTES], id2[SECMSG_DEVICE_ID_BYTES];
+    cr_assert_eq(secmsg_client_device_id(c, id1), SECMSG_OK);
+    secmsg_client_close(c);
+    cr_assert_eq(secmsg_client_open_platform(&o, path, g_secret, sizeof g_secret, wrong,
+                                             sizeof wrong, &left),
+                 SECMSG_E_WRONG_PIN);
+    cr_assert_eq(left, 9U);
+    cr_assert_eq(secmsg_client_open_platform(&o, path, g_secret, sizeof g_secret, key,
+                                             sizeof key, &left),
+                 SECMSG_OK);
+    cr_assert_eq(secmsg_client_device_id(o, id2), SECMSG_OK);
+    cr_assert_eq(memcmp(id1, id2, sizeof id1), 0);
+    cr_assert_eq(secmsg_client_platform_key_remove(o), SECMSG_OK);
+    secmsg_client_close(o);
+    o = NULL;
+    cr_assert_eq(secmsg_client_open_platform(&o, path, g_secret, sizeof g_secret, key,
+                                             sizeof key, &left),
+                 SECMSG_E_NOT_FOUND);
+    /* The PIN still opens it. */
+    secmsg_client_close(reopen(NULL, "bio"));
 }

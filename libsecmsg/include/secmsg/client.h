@@ -193,7 +193,12 @@ SECMSG_API int secmsg_client_redeem_invite(secmsg_client *c, const char *invite)
  * Caseworker: creates an invite for a citizen. citizen_user_id may be NULL
  * (a random id is chosen). ttl_seconds 0 means the relay's default (7
  * days). The invite string (NUL-terminated, at most SECMSG_INVITE_MAX
- * bytes) goes to out; its length without the NUL to *out_len.
+ * bytes) goes to out; its length without the NUL to *out_len. cap must be
+ * at least SECMSG_INVITE_MAX (else BUFFER_TOO_SMALL, *out_len =
+ * SECMSG_INVITE_MAX, before anything is asked of the relay). The pending
+ * invite (its secret) is committed to the store before this returns.
+ * Errors: STATE (not a caseworker), INVALID_ARG (bad user id), NETWORK,
+ * RELAY (e.g. user_id_in_use), STORE.
  */
 SECMSG_API int secmsg_client_create_invite(secmsg_client *c, const char *citizen_user_id,
                                            uint32_t ttl_seconds, char *out, size_t cap,

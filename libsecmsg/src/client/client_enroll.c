@@ -243,6 +243,11 @@ int secmsg_client_create_invite(secmsg_client *c, const char *citizen_user_id,
         return SECMSG_E_INVALID_ARG;
     if (c->role != SECMSG_ROLE_CASEWORKER)
         return secmsg__client_fail(c, SECMSG_E_STATE, "only an enrolled caseworker can invite");
+    /* Checked before the relay makes a token, so a retry wastes nothing. */
+    if (cap < SECMSG_INVITE_MAX) {
+        *out_len = SECMSG_INVITE_MAX;
+        return SECMSG_E_BUFFER_TOO_SMALL;
+    }
     char uid[SECMSG_USER_ID_BYTES];
     if (citizen_user_id == NULL) {
         uint8_t r[8];
@@ -284,8 +289,6 @@ int secmsg_client_create_invite(secmsg_client *c, const char *citizen_user_id,
 
     size_t len = 0;
     rc = secmsg__invite_format(&inv, out, cap, &len);
-    if (rc == SECMSG_E_BUFFER_TOO_SMALL)
-        *out_len = len + 1;
     if (rc != SECMSG_OK)
         goto out;
     secmsg__invite_row row;
