@@ -11,6 +11,7 @@
 #ifndef SECMSG_ADMIN_H
 #define SECMSG_ADMIN_H
 
+#include <getopt.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,6 +44,21 @@ int admin_usage(const char *cmd, const char *fmt, ...) __attribute__((format(pri
 /* Reports what getopt_long refused (c is '?' or ':'); returns ADMIN_EXIT_USAGE. */
 int admin_bad_option(const char *cmd, char **argv, int c);
 
+/* getopt_long for a subcommand (main.c resets getopt before each one) with
+ * --help and refused options handled. Returns the next option, -1 after
+ * the last, or 0 when the subcommand must return *status now. */
+int admin_getopt(int argc, char **argv, const char *cmd, const char *optstring,
+                 const struct option *opts, void (*help)(void), int *status);
+/* After the options (opt: what admin_getopt returned last): non-zero when
+ * the subcommand must return *status now, because admin_getopt said so or
+ * an argument is left over. */
+int admin_options_end(int argc, char **argv, const char *cmd, int opt, int *status);
+/* The command line of a subcommand whose one option, --name FILE (-val),
+ * is required, besides --help. Non-zero when the subcommand must return
+ * *status now; else *path is the file. */
+int admin_file_option(int argc, char **argv, const char *cmd, const char *name, int val,
+                      void (*help)(void), const char **path, int *status);
+
 /* Loads a root key file (64 hex digits of the seed, then optional
  * whitespace). Refuses a file readable or writable by group or others.
  * Returns an exit status; on success *root holds the key
@@ -59,5 +75,8 @@ int admin_read_small_file(const char *cmd, const char *path, size_t max, char **
 
 /* Shared help sections. */
 void admin_help_exit_status(void);
+/* The end of a subcommand's help: the --help option, EXIT STATUS and, if
+ * example is not NULL, an EXAMPLE section with it. */
+void admin_help_end(const char *example);
 
 #endif

@@ -7,7 +7,6 @@
  * caseworker's client stores and sends to every citizen it talks to.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,16 +68,10 @@ static void help(void)
           "\n"
           "       -d, --days N\n"
           "              Validity in days from now, 1 to 3650. Default 365.\n"
-          "\n"
-          "       -h, --help\n"
-          "              Show this help and exit.\n"
           "\n",
           stdout);
-    admin_help_exit_status();
-    fputs("\nEXAMPLE\n"
-          "       secmsg-admin certify --root-key /media/usb/municipality-root.key \\\n"
-          "           --identity-file anna.identity --user anna --role caseworker\n",
-          stdout);
+    admin_help_end("       secmsg-admin certify --root-key /media/usb/municipality-root.key \\\n"
+                   "           --identity-file anna.identity --user anna --role caseworker\n");
 }
 
 static int parse_days(const char *s, uint32_t *out)
@@ -132,9 +125,7 @@ int admin_certify(int argc, char **argv)
     uint8_t bin[SECMSG__CERT_MAX];
     size_t bin_len = 0, text_len = 0;
 
-    opterr = 0;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, ":k:i:f:u:r:d:h", opts, NULL)) != -1) {
+    while ((c = admin_getopt(argc, argv, CMD, ":k:i:f:u:r:d:h", opts, help, &status)) > 0) {
         switch (c) {
         case 'k':
             key_path = optarg;
@@ -156,15 +147,11 @@ int admin_certify(int argc, char **argv)
                 return admin_usage(CMD, "--days takes a whole number from 1 to %u, not '%s'",
                                    DAYS_MAX, optarg);
             break;
-        case 'h':
-            help();
-            return ADMIN_EXIT_OK;
-        default:
-            return admin_bad_option(CMD, argv, c);
         }
     }
-    if (optind < argc)
-        return admin_usage(CMD, "unexpected argument '%s'", argv[optind]);
+    if (admin_options_end(argc, argv, CMD, c, &status))
+        return status;
+    status = ADMIN_EXIT_FAILURE;
     if (key_path == NULL)
         return admin_usage(CMD, "--root-key FILE is required");
     if ((id_hex == NULL) == (id_file == NULL))

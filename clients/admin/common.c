@@ -57,6 +57,56 @@ int admin_bad_option(const char *cmd, char **argv, int c)
     return admin_usage(cmd, "unknown option '%s'", arg);
 }
 
+int admin_getopt(int argc, char **argv, const char *cmd, const char *optstring,
+                 const struct option *opts, void (*help)(void), int *status)
+{
+    int c = getopt_long(argc, argv, optstring, opts, NULL);
+    if (c == 'h') {
+        help();
+        *status = ADMIN_EXIT_OK;
+        return 0;
+    }
+    if (c == '?' || c == ':') {
+        *status = admin_bad_option(cmd, argv, c);
+        return 0;
+    }
+    return c;
+}
+
+int admin_options_end(int argc, char **argv, const char *cmd, int opt, int *status)
+{
+    if (opt == 0)
+        return 1;
+    if (optind < argc) {
+        *status = admin_usage(cmd, "unexpected argument '%s'", argv[optind]);
+        return 1;
+    }
+    return 0;
+}
+
+int admin_file_option(int argc, char **argv, const char *cmd, const char *name, int val,
+                      void (*help)(void), const char **path, int *status)
+{
+    const struct option opts[] = {
+        {name, required_argument, NULL, val},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char optstring[] = {':', (char)val, ':', 'h', '\0'};
+    int c;
+
+    *path = NULL;
+    while ((c = admin_getopt(argc, argv, cmd, optstring, opts, help, status)) > 0)
+        *path = optarg;
+    if (admin_options_end(argc, argv, cmd, c, status))
+        return 1;
+    if (*path == NULL || (*path)[0] == '\0') {
+        *status = admin_usage(cmd, "--%s FILE is required", name);
+        return 1;
+    }
+    return 0;
+}
+
 static int is_space(char c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
@@ -202,6 +252,17 @@ int admin_print_fingerprint(const char *cmd, const uint8_t pk[32])
     if (printf("%s\n", hex) < 0 || fflush(stdout) != 0)
         return admin_error(ADMIN_EXIT_FAILURE, cmd, "cannot write to standard output");
     return ADMIN_EXIT_OK;
+}
+
+void admin_help_end(const char *example)
+{
+    fputs("       -h, --help\n"
+          "              Show this help and exit.\n"
+          "\n",
+          stdout);
+    admin_help_exit_status();
+    if (example != NULL)
+        printf("\nEXAMPLE\n%s", example);
 }
 
 void admin_help_exit_status(void)

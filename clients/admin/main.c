@@ -2,6 +2,7 @@
  * secmsg-admin: the municipality administrator's tool. One subcommand per
  * file (root_init.c, root_fingerprint.c, certify.c); this file dispatches.
  */
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -21,6 +22,14 @@ static const command commands[] = {
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+/* Each subcommand parses its own argv (argv[0] its name) with a fresh getopt. */
+static int run(const command *cmd, int argc, char **argv)
+{
+    opterr = 0;
+    optind = 1;
+    return cmd->run(argc, argv);
+}
 
 static void help(void)
 {
@@ -64,7 +73,7 @@ int main(int argc, char **argv)
             for (size_t i = 0; i < N_COMMANDS; i++) {
                 if (strcmp(argv[2], commands[i].name) == 0) {
                     char *sub[] = {argv[2], (char *)(uintptr_t) "--help", NULL};
-                    return commands[i].run(2, sub);
+                    return run(&commands[i], 2, sub);
                 }
             }
             fprintf(stderr, "%s: unknown command '%s'\nTry '%s --help'.\n", ADMIN_PROG, argv[2],
@@ -84,7 +93,7 @@ int main(int argc, char **argv)
                 fprintf(stderr, "%s: cannot initialise the crypto library\n", ADMIN_PROG);
                 return ADMIN_EXIT_FAILURE;
             }
-            return commands[i].run(argc - 1, argv + 1);
+            return run(&commands[i], argc - 1, argv + 1);
         }
     }
     fprintf(stderr, "%s: unknown command '%s'\nTry '%s --help'.\n", ADMIN_PROG, name, ADMIN_PROG);

@@ -2,7 +2,6 @@
  * secmsg-admin root-fingerprint --root-key FILE: prints the fingerprint of
  * an existing root key, the value caseworker clients put into invites.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -31,45 +30,20 @@ static void help(void)
           "OPTIONS\n"
           "       -k, --root-key FILE\n"
           "              The root key file. Required.\n"
-          "\n"
-          "       -h, --help\n"
-          "              Show this help and exit.\n"
           "\n",
           stdout);
-    admin_help_exit_status();
+    admin_help_end(NULL);
 }
 
 int admin_root_fingerprint(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"root-key", required_argument, NULL, 'k'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     const char *path = NULL;
     admin_root root;
-    int c;
+    int status;
 
-    opterr = 0;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, ":k:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'k':
-            path = optarg;
-            break;
-        case 'h':
-            help();
-            return ADMIN_EXIT_OK;
-        default:
-            return admin_bad_option(CMD, argv, c);
-        }
-    }
-    if (optind < argc)
-        return admin_usage(CMD, "unexpected argument '%s'", argv[optind]);
-    if (path == NULL || path[0] == '\0')
-        return admin_usage(CMD, "--root-key FILE is required");
-
-    int status = admin_root_load(&root, CMD, path);
+    if (admin_file_option(argc, argv, CMD, "root-key", 'k', help, &path, &status))
+        return status;
+    status = admin_root_load(&root, CMD, path);
     if (status != ADMIN_EXIT_OK)
         return status;
     status = admin_print_fingerprint(CMD, root.pk);

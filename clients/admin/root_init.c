@@ -8,7 +8,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -47,15 +46,9 @@ static void help(void)
           "OPTIONS\n"
           "       -o, --out FILE\n"
           "              Where to write the new key. Required.\n"
-          "\n"
-          "       -h, --help\n"
-          "              Show this help and exit.\n"
           "\n",
           stdout);
-    admin_help_exit_status();
-    fputs("\nEXAMPLE\n"
-          "       secmsg-admin root-init --out /media/usb/municipality-root.key\n",
-          stdout);
+    admin_help_end("       secmsg-admin root-init --out /media/usb/municipality-root.key\n");
 }
 
 static int write_all(int fd, const char *p, size_t n)
@@ -98,36 +91,15 @@ static int sync_parent(const char *path)
 
 int admin_root_init(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"out", required_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     const char *out = NULL;
-    int c, fd = -1, created = 0, status = ADMIN_EXIT_FAILURE;
+    int fd = -1, created = 0, status = ADMIN_EXIT_FAILURE;
     uint8_t *seed = NULL, *sk = NULL;
     char *hex = NULL;
     uint8_t pk[32];
 
-    opterr = 0;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, ":o:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'o':
-            out = optarg;
-            break;
-        case 'h':
-            help();
-            return ADMIN_EXIT_OK;
-        default:
-            return admin_bad_option(CMD, argv, c);
-        }
-    }
-    if (optind < argc)
-        return admin_usage(CMD, "unexpected argument '%s'", argv[optind]);
-    if (out == NULL || out[0] == '\0')
-        return admin_usage(CMD, "--out FILE is required");
-
+    if (admin_file_option(argc, argv, CMD, "out", 'o', help, &out, &status))
+        return status;
+    status = ADMIN_EXIT_FAILURE;
     seed = sodium_malloc(SEED_BYTES);
     sk = sodium_malloc(crypto_sign_SECRETKEYBYTES);
     hex = sodium_malloc(2 * SEED_BYTES + 2);

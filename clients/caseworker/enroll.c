@@ -2,7 +2,6 @@
  * enroll - register this caseworker device at the relay with the admin's
  * one-time token and the municipality's certificate of its identity.
  */
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,30 +41,29 @@ static void help(const cli_ctx *ctx)
     cli_help_exit_status();
 }
 
-static int enroll(cli_ctx *ctx, const char *relay, const char *token, const char *cert)
+typedef struct enroll_args {
+    const char *relay;
+    const char *token;
+    const char *cert;
+} enroll_args;
+
+static int enroll(cli_ctx *ctx, secmsg_client *c, const void *arg)
 {
-    secmsg_client *c = NULL;
+    const enroll_args *a = arg;
+    const char *relay = a->relay;
     char user[SECMSG_USER_ID_BYTES];
     cli_json j;
     int rc;
 
-    rc = cli_open(ctx, &c);
-    if (rc != CLI_EXIT_OK) {
-        return rc;
-    }
-    rc = secmsg_client_enroll_caseworker(c, relay, token, cert);
-    if (rc == SECMSG_E_STATE) {
-        rc = cli_lib_error(ctx, c, rc, "cannot enroll (this device is already enrolled?)");
-        goto out;
-    }
+    rc = secmsg_client_enroll_caseworker(c, relay, a->token, a->cert);
     if (rc != SECMSG_OK) {
-        rc = cli_lib_error(ctx, c, rc, "cannot enroll");
-        goto out;
+        return cli_lib_error(ctx, c, rc, rc == SECMSG_E_STATE
+                                             ? "cannot enroll (this device is already enrolled?)"
+                                             : "cannot enroll");
     }
     rc = secmsg_client_user_id(c, user, sizeof user);
     if (rc != SECMSG_OK) {
-        rc = cli_lib_error(ctx, c, rc, "enrolled, but cannot read the user id");
-        goto out;
+        return cli_lib_error(ctx, c, rc, "enrolled, but cannot read the user id");
     }
     if (ctx->json) {
         cli_json_begin(&j);
@@ -77,9 +75,7 @@ static int enroll(cli_ctx *ctx, const char *relay, const char *token, const char
         printf("enrolled as %s (%s) at %s\n", user, cli_role_name(secmsg_client_role(c)),
                relay);
     }
-out:
-    secmsg_client_close(c);
-    return rc;
+    return CLI_EXIT_OK;
 }
 
 int cw_cmd_enroll(cli_ctx *ctx, int argc, char **argv)
@@ -96,11 +92,11 @@ int cw_cmd_enroll(cli_ctx *ctx, int argc, char **argv)
     const char *cert_arg = NULL;
     char *token = NULL;
     char *cert = NULL;
+    enroll_args a;
     int opt;
     int rc;
 
-    cli_getopt_reset();
-    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    while ((opt = cli_getopt(ctx, argc, argv, ":h", opts, help, &rc)) > 0) {
         switch (opt) {
         case 'r':
             relay = optarg;
@@ -111,15 +107,10 @@ int cw_cmd_enroll(cli_ctx *ctx, int argc, char **argv)
         case 'c':
             cert_arg = optarg;
             break;
-        case 'h':
-            help(ctx);
-            return CLI_EXIT_OK;
-        default:
-            return cli_bad_option(ctx, argv, opt);
         }
     }
-    if (optind != argc) {
-        return cli_usage(ctx, synopsis, "unexpected argument '%s'", argv[optind]);
+    if (cli_options_end(ctx, argc, argv, opt, synopsis, &rc)) {
+        return rc;
     }
     if (relay == NULL || token_arg == NULL || cert_arg == NULL) {
         return cli_usage(ctx, synopsis, "--relay, --token and --certificate are all needed");
@@ -134,7 +125,10 @@ int cw_cmd_enroll(cli_ctx *ctx, int argc, char **argv)
         rc = cli_read_arg(ctx, cert_arg, CERT_MAX, "certificate", &cert);
     }
     if (rc == CLI_EXIT_OK) {
-        rc = enroll(ctx, relay, token, cert);
+        a.relay = relay;
+        a.token = token;
+        a.cert = cert;
+        rc = cli_with_store(ctx, 0, enroll, &a);
     }
     if (token != NULL) {
         sodium_memzero(token, strlen(token));

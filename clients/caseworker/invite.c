@@ -2,7 +2,6 @@
  * invite - create an invite for a citizen: the text on its own line, then
  * the same text as a QR code.
  */
-#include <getopt.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -37,6 +36,43 @@ static void help(const cli_ctx *ctx)
     cli_help_exit_status();
 }
 
+typedef struct invite_opts {
+    const char *user;
+    uint32_t ttl;
+    int qr; /* -1: when stdout is a terminal */
+} invite_opts;
+
+static int invite(cli_ctx *ctx, secmsg_client *c, const void *arg)
+{
+    const invite_opts *o = arg;
+    char text[SECMSG_INVITE_MAX];
+    size_t len = 0;
+    cli_json j;
+    int rc;
+
+    rc = secmsg_client_create_invite(c, o->user, o->ttl, text, sizeof text, &len);
+    if (rc != SECMSG_OK) {
+        return cli_lib_error(ctx, c, rc, rc == SECMSG_E_STATE
+                                             ? "cannot create an invite (not enrolled yet?)"
+                                             : "cannot create an invite");
+    }
+    text[sizeof text - 1] = '\0';
+    if (ctx->json) {
+        cli_json_begin(&j);
+        cli_json_str(&j, "invite", text);
+        cli_json_str(&j, "user_id", o->user != NULL ? o->user : "");
+        cli_json_end(&j);
+        return CLI_EXIT_OK;
+    }
+    printf("%s\n", text);
+    if (o->qr == 1 || (o->qr == -1 && isatty(STDOUT_FILENO))) {
+        if (cli_qr_print(stdout, text) != 0) {
+            cli_note(ctx, "could not draw the QR code; give the text above instead");
+        }
+    }
+    return CLI_EXIT_OK;
+}
+
 int cw_cmd_invite(cli_ctx *ctx, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -47,73 +83,34 @@ int cw_cmd_invite(cli_ctx *ctx, int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    secmsg_client *c = NULL;
-    const char *user = NULL;
-    char invite[SECMSG_INVITE_MAX];
-    size_t len = 0;
-    uint32_t ttl = 0;
-    int qr = -1; /* -1: when stdout is a terminal */
-    cli_json j;
+    invite_opts o = {NULL, 0, -1};
     int opt;
     int rc;
 
-    cli_getopt_reset();
-    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    while ((opt = cli_getopt(ctx, argc, argv, ":h", opts, help, &rc)) > 0) {
         switch (opt) {
         case 'u':
-            user = optarg;
-            if (strlen(user) == 0 || strlen(user) >= SECMSG_USER_ID_BYTES) {
+            o.user = optarg;
+            if (strlen(o.user) == 0 || strlen(o.user) >= SECMSG_USER_ID_BYTES) {
                 return cli_usage(ctx, synopsis, "a user id is 1 to %u bytes",
                                  SECMSG_USER_ID_BYTES - 1);
             }
             break;
         case 't':
-            if (cli_parse_u32(optarg, 1, UINT32_MAX, &ttl) != 0) {
+            if (cli_parse_u32(optarg, 1, UINT32_MAX, &o.ttl) != 0) {
                 return cli_usage(ctx, synopsis, "--ttl needs a positive number of seconds");
             }
             break;
         case 'q':
-            qr = 1;
+            o.qr = 1;
             break;
         case 'n':
-            qr = 0;
+            o.qr = 0;
             break;
-        case 'h':
-            help(ctx);
-            return CLI_EXIT_OK;
-        default:
-            return cli_bad_option(ctx, argv, opt);
         }
     }
-    if (optind != argc) {
-        return cli_usage(ctx, synopsis, "unexpected argument '%s'", argv[optind]);
-    }
-    rc = cli_open(ctx, &c);
-    if (rc != CLI_EXIT_OK) {
+    if (cli_options_end(ctx, argc, argv, opt, synopsis, &rc)) {
         return rc;
     }
-    rc = secmsg_client_create_invite(c, user, ttl, invite, sizeof invite, &len);
-    if (rc != SECMSG_OK) {
-        rc = rc == SECMSG_E_STATE
-                 ? cli_lib_error(ctx, c, rc, "cannot create an invite (not enrolled yet?)")
-                 : cli_lib_error(ctx, c, rc, "cannot create an invite");
-        goto out;
-    }
-    invite[sizeof invite - 1] = '\0';
-    if (ctx->json) {
-        cli_json_begin(&j);
-        cli_json_str(&j, "invite", invite);
-        cli_json_str(&j, "user_id", user != NULL ? user : "");
-        cli_json_end(&j);
-        goto out;
-    }
-    printf("%s\n", invite);
-    if (qr == 1 || (qr == -1 && isatty(STDOUT_FILENO))) {
-        if (cli_qr_print(stdout, invite) != 0) {
-            cli_note(ctx, "could not draw the QR code; give the text above instead");
-        }
-    }
-out:
-    secmsg_client_close(c);
-    return rc;
+    return cli_with_store(ctx, 0, invite, &o);
 }

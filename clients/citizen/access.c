@@ -2,7 +2,6 @@
  * access - who can read the conversation (access transparency): every
  * party that holds keys for it, one sentence each.
  */
-#include <getopt.h>
 #include <string.h>
 
 #include "citizen.h"
@@ -95,42 +94,14 @@ static void print_entry(cli_ctx *ctx, const secmsg_access_entry *e)
     }
 }
 
-int ct_cmd_access(cli_ctx *ctx, int argc, char **argv)
+static int list(cli_ctx *ctx, secmsg_client *c, const char *peer, const void *arg)
 {
-    static const struct option opts[] = {
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    secmsg_client *c = NULL;
     secmsg_access_entry e;
-    const char *user = NULL;
-    char peer[SECMSG_USER_ID_BYTES];
     size_t count = 0;
     size_t i;
-    int opt;
     int rc;
 
-    cli_getopt_reset();
-    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        if (opt == 'h') {
-            help(ctx);
-            return CLI_EXIT_OK;
-        }
-        return cli_bad_option(ctx, argv, opt);
-    }
-    if (optind < argc) {
-        user = argv[optind++];
-    }
-    if (optind != argc) {
-        return cli_usage(ctx, synopsis, "unexpected argument '%s'", argv[optind]);
-    }
-    rc = cli_open(ctx, &c);
-    if (rc == CLI_EXIT_OK) {
-        rc = cli_resolve_peer(ctx, c, user, peer);
-    }
-    if (rc != CLI_EXIT_OK) {
-        goto out;
-    }
+    (void)arg;
     rc = secmsg_client_access_count(c, peer, &count);
     if (rc == SECMSG_OK && !ctx->json) {
         printf("%zu part%s can read your conversation with %s:\n", count,
@@ -147,7 +118,18 @@ int ct_cmd_access(cli_ctx *ctx, int argc, char **argv)
     if (rc != SECMSG_OK) {
         rc = cli_lib_error(ctx, c, rc, "cannot list who can read the conversation");
     }
-out:
-    secmsg_client_close(c);
     return rc;
+}
+
+int ct_cmd_access(cli_ctx *ctx, int argc, char **argv)
+{
+    const char *user = NULL;
+    int rc;
+
+    if (cli_help_only(ctx, argc, argv, help, &rc) == 0) {
+        return rc;
+    }
+    /* USER is optional: secmsg-citizen is a citizen. */
+    rc = cli_user_arg(ctx, argc, argv, synopsis, &user);
+    return rc != CLI_EXIT_OK ? rc : cli_with_peer(ctx, user, list, NULL);
 }

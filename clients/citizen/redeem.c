@@ -2,7 +2,6 @@
  * redeem - enroll this citizen device with an invite and connect to the
  * caseworker it names.
  */
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,24 +62,40 @@ static int report(cli_ctx *ctx, secmsg_client *c)
     return CLI_EXIT_OK;
 }
 
-int ct_cmd_redeem(cli_ctx *ctx, int argc, char **argv)
+static int redeem(cli_ctx *ctx, secmsg_client *c, const void *arg)
 {
-    static const struct option opts[] = {
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    secmsg_client *c = NULL;
-    char *invite = NULL;
-    int opt;
     int rc;
 
-    cli_getopt_reset();
-    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        if (opt == 'h') {
-            help(ctx);
-            return CLI_EXIT_OK;
-        }
-        return cli_bad_option(ctx, argv, opt);
+    rc = secmsg_client_redeem_invite(c, arg);
+    switch (rc) {
+    case SECMSG_OK:
+        return report(ctx, c);
+    case SECMSG_E_MALFORMED:
+        return cli_lib_error(ctx, c, rc, "this is not an invite");
+    case SECMSG_E_EXPIRED:
+        rc = cli_lib_error(ctx, c, rc, "cannot redeem the invite");
+        cli_note(ctx, "ask your caseworker for a new invite");
+        return rc;
+    case SECMSG_E_UNTRUSTED:
+        rc = cli_lib_error(ctx, c, rc, "refused the caseworker's keys");
+        cli_note(ctx, "the keys are not the ones the invite names: a forged invite or "
+                 "someone in between; nothing was stored");
+        return rc;
+    case SECMSG_E_STATE:
+        return cli_lib_error(ctx, c, rc, "cannot redeem (this device already redeemed an "
+                             "invite?)");
+    default:
+        return cli_lib_error(ctx, c, rc, "cannot redeem the invite");
+    }
+}
+
+int ct_cmd_redeem(cli_ctx *ctx, int argc, char **argv)
+{
+    char *invite = NULL;
+    int rc;
+
+    if (cli_help_only(ctx, argc, argv, help, &rc) == 0) {
+        return rc;
     }
     if (optind + 1 != argc) {
         return cli_usage(ctx, synopsis, optind >= argc ? "no invite given"
@@ -90,34 +105,7 @@ int ct_cmd_redeem(cli_ctx *ctx, int argc, char **argv)
     if (rc != CLI_EXIT_OK) {
         return rc;
     }
-    rc = cli_open(ctx, &c);
-    if (rc == CLI_EXIT_OK) {
-        rc = secmsg_client_redeem_invite(c, invite);
-        switch (rc) {
-        case SECMSG_OK:
-            rc = report(ctx, c);
-            break;
-        case SECMSG_E_MALFORMED:
-            rc = cli_lib_error(ctx, c, rc, "this is not an invite");
-            break;
-        case SECMSG_E_EXPIRED:
-            rc = cli_lib_error(ctx, c, rc, "cannot redeem the invite");
-            cli_note(ctx, "ask your caseworker for a new invite");
-            break;
-        case SECMSG_E_UNTRUSTED:
-            rc = cli_lib_error(ctx, c, rc, "refused the caseworker's keys");
-            cli_note(ctx, "the keys are not the ones the invite names: a forged invite or "
-                     "someone in between; nothing was stored");
-            break;
-        case SECMSG_E_STATE:
-            rc = cli_lib_error(ctx, c, rc, "cannot redeem (this device already redeemed an "
-                               "invite?)");
-            break;
-        default:
-            rc = cli_lib_error(ctx, c, rc, "cannot redeem the invite");
-        }
-    }
-    secmsg_client_close(c);
+    rc = cli_with_store(ctx, 0, redeem, invite);
     free(invite);
     return rc;
 }

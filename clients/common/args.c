@@ -30,6 +30,63 @@ int cli_bad_option(cli_ctx *ctx, char **argv, int c)
     return cli_error(ctx, CLI_EXIT_USAGE, "unknown option '%s' (see --help)", arg);
 }
 
+int cli_getopt(cli_ctx *ctx, int argc, char **argv, const char *optstring,
+               const struct option *opts, cli_help_fn help, int *status)
+{
+    int opt = getopt_long(argc, argv, optstring, opts, NULL);
+
+    if (opt == 'h') {
+        help(ctx);
+        *status = CLI_EXIT_OK;
+        return 0;
+    }
+    if (opt == '?' || opt == ':') {
+        *status = cli_bad_option(ctx, argv, opt);
+        return 0;
+    }
+    return opt;
+}
+
+int cli_help_only(cli_ctx *ctx, int argc, char **argv, cli_help_fn help, int *status)
+{
+    static const struct option opts[] = {
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+
+    /* With --help the only option, getopt_long returns 'h', an error or -1. */
+    return cli_getopt(ctx, argc, argv, ":h", opts, help, status);
+}
+
+int cli_options_end(cli_ctx *ctx, int argc, char **argv, int opt, const char *synopsis,
+                    int *status)
+{
+    if (opt == 0) {
+        return 1;
+    }
+    *status = cli_no_more_args(ctx, argc, argv, synopsis);
+    return *status != CLI_EXIT_OK;
+}
+
+int cli_no_more_args(cli_ctx *ctx, int argc, char **argv, const char *synopsis)
+{
+    if (optind != argc) {
+        return cli_usage(ctx, synopsis, "unexpected argument '%s'", argv[optind]);
+    }
+    return CLI_EXIT_OK;
+}
+
+int cli_user_arg(cli_ctx *ctx, int argc, char **argv, const char *synopsis, const char **user)
+{
+    *user = NULL;
+    if (optind < argc) {
+        *user = argv[optind++];
+    } else if (ctx->prog->role != SECMSG_ROLE_CITIZEN) {
+        return cli_usage(ctx, synopsis, "name the contact (USER)");
+    }
+    return cli_no_more_args(ctx, argc, argv, synopsis);
+}
+
 int cli_usage(cli_ctx *ctx, const char *synopsis, const char *fmt, ...)
 {
     char msg[512];

@@ -11,6 +11,7 @@
 #ifndef SECMSG_CLI_H
 #define SECMSG_CLI_H
 
+#include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -68,9 +69,29 @@ struct cli_ctx {
 int cli_main(const cli_prog *prog, int argc, char **argv);
 
 /* args.c: subcommand parsing helpers. */
+/* The driver calls it before each command runs (argv[0] is the command). */
 void cli_getopt_reset(void);
 /* Reports a getopt_long failure (c is '?' or ':'); returns CLI_EXIT_USAGE. */
 int cli_bad_option(cli_ctx *ctx, char **argv, int c);
+/* A command's manual (cmd_*.c: static void help(const cli_ctx *)). */
+typedef void (*cli_help_fn)(const cli_ctx *ctx);
+/* getopt_long with what every command shares handled: --help prints the
+ * manual and a refused option is reported. Returns the next option, -1
+ * after the last, or 0 when the command must return *status now. */
+int cli_getopt(cli_ctx *ctx, int argc, char **argv, const char *optstring,
+               const struct option *opts, cli_help_fn help, int *status);
+/* cli_getopt for a command whose only option is --help: 0 or -1. */
+int cli_help_only(cli_ctx *ctx, int argc, char **argv, cli_help_fn help, int *status);
+/* After the options: CLI_EXIT_OK, or the usage error for a word left over. */
+int cli_no_more_args(cli_ctx *ctx, int argc, char **argv, const char *synopsis);
+/* After the options of a command that takes no arguments (opt: what
+ * cli_getopt returned last): non-zero when the command must return *status
+ * now, because cli_getopt said so or a word is left over. */
+int cli_options_end(cli_ctx *ctx, int argc, char **argv, int opt, const char *synopsis,
+                    int *status);
+/* The USER argument (optional for a citizen: then *user is NULL) and
+ * nothing after it. */
+int cli_user_arg(cli_ctx *ctx, int argc, char **argv, const char *synopsis, const char **user);
 int cli_usage(cli_ctx *ctx, const char *synopsis, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 int cli_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out);
@@ -153,6 +174,20 @@ int cli_secret_read(cli_ctx *ctx, uint8_t *secret, size_t *len);
 
 /* open.c */
 int cli_open(cli_ctx *ctx, secmsg_client **out);
+/* The path every command that needs the store takes: unlock it (cli_open),
+ * with interruptible set give it a transport that Ctrl-C stops at once
+ * (after the PIN prompt, which has its own handlers), run, close. Returns
+ * the exit status of whichever step failed, else run's. */
+typedef int (*cli_store_fn)(cli_ctx *ctx, secmsg_client *c, const void *arg);
+int cli_with_store(cli_ctx *ctx, int interruptible, cli_store_fn run, const void *arg);
+/* cli_with_store for a conversation: run gets the partner that
+ * cli_resolve_peer found for user. */
+typedef int (*cli_peer_fn)(cli_ctx *ctx, secmsg_client *c, const char *peer, const void *arg);
+int cli_with_peer(cli_ctx *ctx, const char *user, cli_peer_fn run, const void *arg);
+/* This device's id and identity public key in hex (the error says "cannot
+ * read this device's identity"). */
+int cli_identity_hex(cli_ctx *ctx, secmsg_client *c, char dev_hex[2 * SECMSG_DEVICE_ID_BYTES + 1],
+                     char id_hex[2 * SECMSG_IDENTITY_PUBLIC_BYTES + 1]);
 /* The conversation partner: `user` if given (must be a contact), else the
  * citizen's only caseworker. out has SECMSG_USER_ID_BYTES. */
 int cli_resolve_peer(cli_ctx *ctx, secmsg_client *c, const char *user, char *out);

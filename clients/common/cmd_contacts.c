@@ -1,8 +1,6 @@
 /*
  * contacts - every contact with role, verification and message counts.
  */
-#include <getopt.h>
-
 #include "cli.h"
 
 static const char synopsis[] = "";
@@ -45,34 +43,14 @@ static void print_contact(cli_ctx *ctx, const secmsg_contact *ct)
            cli_verification_name(ct->verification), ct->messages, ct->unread, when);
 }
 
-int cli_cmd_contacts(cli_ctx *ctx, int argc, char **argv)
+static int list(cli_ctx *ctx, secmsg_client *c, const void *arg)
 {
-    static const struct option opts[] = {
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    secmsg_client *c = NULL;
     secmsg_contact ct;
     size_t count = 0;
     size_t i;
-    int opt;
     int rc;
 
-    cli_getopt_reset();
-    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        if (opt == 'h') {
-            help(ctx);
-            return CLI_EXIT_OK;
-        }
-        return cli_bad_option(ctx, argv, opt);
-    }
-    if (optind != argc) {
-        return cli_usage(ctx, synopsis, "unexpected argument '%s'", argv[optind]);
-    }
-    rc = cli_open(ctx, &c);
-    if (rc != CLI_EXIT_OK) {
-        return rc;
-    }
+    (void)arg;
     rc = secmsg_client_contact_count(c, &count);
     if (rc == SECMSG_OK && count > 0 && !ctx->json) {
         printf("%-24s %-10s %-10s %8s %6s  %s\n", "USER", "ROLE", "VERIFIED", "MESSAGES",
@@ -90,6 +68,17 @@ int cli_cmd_contacts(cli_ctx *ctx, int argc, char **argv)
     } else if (count == 0 && !ctx->json) {
         cli_note(ctx, "no contacts yet");
     }
-    secmsg_client_close(c);
     return rc;
+}
+
+int cli_cmd_contacts(cli_ctx *ctx, int argc, char **argv)
+{
+    int opt;
+    int rc;
+
+    opt = cli_help_only(ctx, argc, argv, help, &rc);
+    if (cli_options_end(ctx, argc, argv, opt, synopsis, &rc)) {
+        return rc;
+    }
+    return cli_with_store(ctx, 0, list, NULL);
 }

@@ -1,7 +1,6 @@
 /*
  * inbox - sync once (no waiting), then the conversations, newest first.
  */
-#include <getopt.h>
 #include <stdlib.h>
 
 #include "cli.h"
@@ -88,39 +87,12 @@ static int list(cli_ctx *ctx, secmsg_client *c)
     return CLI_EXIT_OK;
 }
 
-int cli_cmd_inbox(cli_ctx *ctx, int argc, char **argv)
+static int sync_and_list(cli_ctx *ctx, secmsg_client *c, const void *arg)
 {
-    static const struct option opts[] = {
-        {"offline", no_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    secmsg_client *c = NULL;
-    int offline = 0;
+    const int offline = *(const int *)arg;
     int sync_rc = SECMSG_OK;
-    int opt;
     int rc;
 
-    cli_getopt_reset();
-    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'o':
-            offline = 1;
-            break;
-        case 'h':
-            help(ctx);
-            return CLI_EXIT_OK;
-        default:
-            return cli_bad_option(ctx, argv, opt);
-        }
-    }
-    if (optind != argc) {
-        return cli_usage(ctx, synopsis, "unexpected argument '%s'", argv[optind]);
-    }
-    rc = cli_open(ctx, &c);
-    if (rc != CLI_EXIT_OK) {
-        return rc;
-    }
     if (!offline && secmsg_client_role(c) == SECMSG_ROLE_NONE) {
         cli_note(ctx, "not enrolled yet; nothing to sync");
     } else if (!offline) {
@@ -132,9 +104,25 @@ int cli_cmd_inbox(cli_ctx *ctx, int argc, char **argv)
         }
     }
     rc = list(ctx, c);
-    if (rc == CLI_EXIT_OK) {
-        rc = sync_rc;
+    return rc == CLI_EXIT_OK ? sync_rc : rc;
+}
+
+int cli_cmd_inbox(cli_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"offline", no_argument, NULL, 'o'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int offline = 0;
+    int opt;
+    int rc;
+
+    while ((opt = cli_getopt(ctx, argc, argv, ":h", opts, help, &rc)) == 'o') {
+        offline = 1;
     }
-    secmsg_client_close(c);
-    return rc;
+    if (cli_options_end(ctx, argc, argv, opt, synopsis, &rc)) {
+        return rc;
+    }
+    return cli_with_store(ctx, 0, sync_and_list, &offline);
 }

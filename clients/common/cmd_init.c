@@ -1,7 +1,6 @@
 /*
  * init - create the device directory, device.secret and the store.
  */
-#include <getopt.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -39,23 +38,15 @@ static void help(const cli_ctx *ctx)
 
 static int print_identity(cli_ctx *ctx, secmsg_client *c)
 {
-    uint8_t dev[SECMSG_DEVICE_ID_BYTES];
-    uint8_t idp[SECMSG_IDENTITY_PUBLIC_BYTES];
     char dev_hex[2 * SECMSG_DEVICE_ID_BYTES + 1];
     char id_hex[2 * SECMSG_IDENTITY_PUBLIC_BYTES + 1];
-    size_t id_len = 0;
     cli_json j;
     int rc;
 
-    rc = secmsg_client_device_id(c, dev);
-    if (rc == SECMSG_OK) {
-        rc = secmsg_client_identity_public(c, idp, sizeof idp, &id_len);
+    rc = cli_identity_hex(ctx, c, dev_hex, id_hex);
+    if (rc != CLI_EXIT_OK) {
+        return rc;
     }
-    if (rc != SECMSG_OK) {
-        return cli_lib_error(ctx, c, rc, "cannot read this device's identity");
-    }
-    cli_hex(dev_hex, sizeof dev_hex, dev, sizeof dev);
-    cli_hex(id_hex, sizeof id_hex, idp, id_len);
     if (ctx->json) {
         cli_json_begin(&j);
         cli_json_str(&j, "device_id", dev_hex);
@@ -92,8 +83,7 @@ int cli_cmd_init(cli_ctx *ctx, int argc, char **argv)
     int opt;
     int rc;
 
-    cli_getopt_reset();
-    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    while ((opt = cli_getopt(ctx, argc, argv, ":h", opts, help, &rc)) > 0) {
         switch (opt) {
         case 'o':
             if (cli_parse_u32(optarg, 1, 1000, &ops) != 0) {
@@ -107,15 +97,10 @@ int cli_cmd_init(cli_ctx *ctx, int argc, char **argv)
             }
             have_mem = 1;
             break;
-        case 'h':
-            help(ctx);
-            return CLI_EXIT_OK;
-        default:
-            return cli_bad_option(ctx, argv, opt);
         }
     }
-    if (optind != argc) {
-        return cli_usage(ctx, synopsis, "unexpected argument '%s'", argv[optind]);
+    if (cli_options_end(ctx, argc, argv, opt, synopsis, &rc)) {
+        return rc;
     }
     if (have_ops != have_mem) {
         return cli_usage(ctx, synopsis, "give both --kdf-ops and --kdf-mem-kib, or neither");

@@ -1,7 +1,6 @@
 /*
  * pin - change the PIN, or the wrong-PIN policy.
  */
-#include <getopt.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -30,18 +29,13 @@ static void help(const cli_ctx *ctx)
     cli_help_exit_status();
 }
 
-static int change(cli_ctx *ctx)
+static int change(cli_ctx *ctx, secmsg_client *c, const void *arg)
 {
-    secmsg_client *c = NULL;
     char pin[CLI_PIN_CAP];
     size_t len = 0;
-    cli_json j;
     int rc;
 
-    rc = cli_open(ctx, &c);
-    if (rc != CLI_EXIT_OK) {
-        return rc;
-    }
+    (void)arg;
     rc = cli_pin_read(ctx, CLI_PIN_NEW, pin, &len);
     if (rc == CLI_EXIT_OK) {
         rc = secmsg_client_change_pin(c, pin, len);
@@ -50,7 +44,14 @@ static int change(cli_ctx *ctx)
         }
     }
     sodium_memzero(pin, sizeof pin);
-    secmsg_client_close(c);
+    return rc;
+}
+
+/* The confirmation, printed once the store is closed. */
+static int report_change(cli_ctx *ctx, int rc)
+{
+    cli_json j;
+
     if (rc == CLI_EXIT_OK) {
         if (ctx->json) {
             cli_json_begin(&j);
@@ -63,16 +64,19 @@ static int change(cli_ctx *ctx)
     return rc;
 }
 
-static int policy(cli_ctx *ctx, uint32_t max_failures, int wipe)
+typedef struct pin_policy {
+    uint32_t max_failures;
+    int wipe;
+} pin_policy;
+
+static int policy(cli_ctx *ctx, secmsg_client *c, const void *arg)
 {
-    secmsg_client *c = NULL;
+    const pin_policy *p = arg;
+    const uint32_t max_failures = p->max_failures;
+    const int wipe = p->wipe;
     cli_json j;
     int rc;
 
-    rc = cli_open(ctx, &c);
-    if (rc != CLI_EXIT_OK) {
-        return rc;
-    }
     rc = secmsg_client_set_pin_policy(c, max_failures, wipe);
     if (rc != SECMSG_OK) {
         rc = cli_lib_error(ctx, c, rc, "cannot set the PIN policy");
@@ -85,7 +89,6 @@ static int policy(cli_ctx *ctx, uint32_t max_failures, int wipe)
         printf("after %u wrong PIN%s the store is %s\n", max_failures,
                max_failures == 1 ? "" : "s", wipe ? "wiped" : "locked");
     }
-    secmsg_client_close(c);
     return rc;
 }
 
@@ -97,42 +100,34 @@ int cli_cmd_pin(cli_ctx *ctx, int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    uint32_t max_failures = 0;
-    int wipe = 0;
+    pin_policy p = {0, 0};
     int opt;
+    int rc;
 
-    cli_getopt_reset();
-    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'm':
-            if (cli_parse_u32(optarg, 1, 100, &max_failures) != 0) {
-                return cli_usage(ctx, synopsis, "--max-failures must be 1 to 100");
-            }
-            break;
-        case 'w':
-            wipe = 1;
-            break;
-        case 'h':
-            help(ctx);
-            return CLI_EXIT_OK;
-        default:
-            return cli_bad_option(ctx, argv, opt);
+    while ((opt = cli_getopt(ctx, argc, argv, ":h", opts, help, &rc)) > 0) {
+        if (opt == 'w') {
+            p.wipe = 1;
+        } else if (cli_parse_u32(optarg, 1, 100, &p.max_failures) != 0) {
+            return cli_usage(ctx, synopsis, "--max-failures must be 1 to 100");
         }
+    }
+    if (opt == 0) {
+        return rc;
     }
     if (optind + 1 != argc) {
         return cli_usage(ctx, synopsis, "say change or policy");
     }
     if (strcmp(argv[optind], "change") == 0) {
-        if (max_failures != 0 || wipe) {
+        if (p.max_failures != 0 || p.wipe) {
             return cli_usage(ctx, synopsis, "change takes no options");
         }
-        return change(ctx);
+        return report_change(ctx, cli_with_store(ctx, 0, change, NULL));
     }
     if (strcmp(argv[optind], "policy") == 0) {
-        if (max_failures == 0) {
+        if (p.max_failures == 0) {
             return cli_usage(ctx, synopsis, "policy needs --max-failures N");
         }
-        return policy(ctx, max_failures, wipe);
+        return cli_with_store(ctx, 0, policy, &p);
     }
     return cli_usage(ctx, synopsis, "unknown pin command '%s'", argv[optind]);
 }

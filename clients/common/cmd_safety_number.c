@@ -1,7 +1,6 @@
 /*
  * safety-number - the number both sides compare to confirm their keys.
  */
-#include <getopt.h>
 #include <string.h>
 
 #include "cli.h"
@@ -52,54 +51,37 @@ int cli_safety_number_text(cli_ctx *ctx, secmsg_client *c, const char *peer,
     return CLI_EXIT_OK;
 }
 
-int cli_cmd_safety_number(cli_ctx *ctx, int argc, char **argv)
+static int print_number(cli_ctx *ctx, secmsg_client *c, const char *peer, const void *arg)
 {
-    static const struct option opts[] = {
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    secmsg_client *c = NULL;
-    const char *user = NULL;
-    char peer[SECMSG_USER_ID_BYTES];
     char digits[SECMSG_SAFETY_NUMBER_BYTES];
     char grouped[72];
     cli_json j;
-    int opt;
     int rc;
 
-    cli_getopt_reset();
-    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        if (opt == 'h') {
-            help(ctx);
-            return CLI_EXIT_OK;
-        }
-        return cli_bad_option(ctx, argv, opt);
+    (void)arg;
+    rc = cli_safety_number_text(ctx, c, peer, digits, grouped);
+    if (rc != CLI_EXIT_OK) {
+        return rc;
     }
-    if (optind < argc) {
-        user = argv[optind++];
-    } else if (ctx->prog->role != SECMSG_ROLE_CITIZEN) {
-        return cli_usage(ctx, synopsis(ctx), "name the contact (USER)");
+    if (ctx->json) {
+        cli_json_begin(&j);
+        cli_json_str(&j, "peer", peer);
+        cli_json_str(&j, "safety_number", digits);
+        cli_json_end(&j);
+    } else {
+        printf("%s\n", grouped);
     }
-    if (optind != argc) {
-        return cli_usage(ctx, synopsis(ctx), "unexpected argument '%s'", argv[optind]);
+    return CLI_EXIT_OK;
+}
+
+int cli_cmd_safety_number(cli_ctx *ctx, int argc, char **argv)
+{
+    const char *user = NULL;
+    int rc;
+
+    if (cli_help_only(ctx, argc, argv, help, &rc) == 0) {
+        return rc;
     }
-    rc = cli_open(ctx, &c);
-    if (rc == CLI_EXIT_OK) {
-        rc = cli_resolve_peer(ctx, c, user, peer);
-    }
-    if (rc == CLI_EXIT_OK) {
-        rc = cli_safety_number_text(ctx, c, peer, digits, grouped);
-    }
-    if (rc == CLI_EXIT_OK) {
-        if (ctx->json) {
-            cli_json_begin(&j);
-            cli_json_str(&j, "peer", peer);
-            cli_json_str(&j, "safety_number", digits);
-            cli_json_end(&j);
-        } else {
-            printf("%s\n", grouped);
-        }
-    }
-    secmsg_client_close(c);
-    return rc;
+    rc = cli_user_arg(ctx, argc, argv, synopsis(ctx), &user);
+    return rc != CLI_EXIT_OK ? rc : cli_with_peer(ctx, user, print_number, NULL);
 }

@@ -2,7 +2,6 @@
  * send - one text message. Queued in the store first, then tried once at
  * the relay; a queued message is retried by the next sync/inbox/watch.
  */
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -82,6 +81,27 @@ static int report(cli_ctx *ctx, secmsg_client *c, int err, const char *peer,
     return CLI_EXIT_NETWORK;
 }
 
+typedef struct send_text {
+    const char *text;
+    size_t len;
+} send_text;
+
+static int send_to(cli_ctx *ctx, secmsg_client *c, const char *peer, const void *arg)
+{
+    const send_text *t = arg;
+    uint8_t id[SECMSG_MESSAGE_ID_BYTES];
+    char what[SECMSG_USER_ID_BYTES + 32];
+    int rc;
+
+    memset(id, 0, sizeof id);
+    rc = secmsg_client_send_text(c, peer, t->text, t->len, id);
+    if (rc == SECMSG_OK || rc == SECMSG_E_NETWORK || rc == SECMSG_E_RELAY) {
+        return report(ctx, c, rc, peer, id);
+    }
+    snprintf(what, sizeof what, "cannot send to %s", peer);
+    return cli_lib_error(ctx, c, rc, what);
+}
+
 int cli_cmd_send(cli_ctx *ctx, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -89,29 +109,20 @@ int cli_cmd_send(cli_ctx *ctx, int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    secmsg_client *c = NULL;
     const char *user = NULL;
-    char peer[SECMSG_USER_ID_BYTES];
-    uint8_t id[SECMSG_MESSAGE_ID_BYTES];
-    char what[SECMSG_USER_ID_BYTES + 32];
     char *text = NULL;
     size_t text_len = 0;
+    send_text t;
     int opt;
     int rc;
 
-    cli_getopt_reset();
-    /* "+": stop at the first word, so text like "-5 degrees" stays text. */
-    while ((opt = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
-        switch (opt) {
-        case 't':
-            user = optarg;
-            break;
-        case 'h':
-            help(ctx);
-            return CLI_EXIT_OK;
-        default:
-            return cli_bad_option(ctx, argv, opt);
-        }
+    /* "+": stop at the first word, so text like "-5 degrees" stays text.
+     * --to is the only option besides --help. */
+    while ((opt = cli_getopt(ctx, argc, argv, "+:h", opts, help, &rc)) > 0) {
+        user = optarg;
+    }
+    if (opt == 0) {
+        return rc;
     }
     if (user == NULL && ctx->prog->role != SECMSG_ROLE_CITIZEN) {
         if (optind >= argc) {
@@ -126,21 +137,9 @@ int cli_cmd_send(cli_ctx *ctx, int argc, char **argv)
     if (rc != CLI_EXIT_OK) {
         return rc;
     }
-    rc = cli_open(ctx, &c);
-    if (rc == CLI_EXIT_OK) {
-        rc = cli_resolve_peer(ctx, c, user, peer);
-    }
-    if (rc == CLI_EXIT_OK) {
-        memset(id, 0, sizeof id);
-        rc = secmsg_client_send_text(c, peer, text, text_len, id);
-        if (rc == SECMSG_OK || rc == SECMSG_E_NETWORK || rc == SECMSG_E_RELAY) {
-            rc = report(ctx, c, rc, peer, id);
-        } else {
-            snprintf(what, sizeof what, "cannot send to %s", peer);
-            rc = cli_lib_error(ctx, c, rc, what);
-        }
-    }
-    secmsg_client_close(c);
+    t.text = text;
+    t.len = text_len;
+    rc = cli_with_peer(ctx, user, send_to, &t);
     if (text != NULL) {
         sodium_memzero(text, text_len);
     }

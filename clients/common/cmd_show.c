@@ -1,7 +1,6 @@
 /*
  * show - one conversation, oldest first; marks it read.
  */
-#include <getopt.h>
 #include <stdlib.h>
 
 #include <sodium.h>
@@ -33,8 +32,10 @@ static void help(const cli_ctx *ctx)
     cli_help_exit_status();
 }
 
-static int print_conversation(cli_ctx *ctx, secmsg_client *c, const char *peer, uint32_t last)
+static int print_conversation(cli_ctx *ctx, secmsg_client *c, const char *peer,
+                              const void *arg)
 {
+    const uint32_t last = *(const uint32_t *)arg;
     secmsg_message m;
     char *text;
     size_t count = 0;
@@ -75,43 +76,20 @@ int cli_cmd_show(cli_ctx *ctx, int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    secmsg_client *c = NULL;
     const char *user = NULL;
-    char peer[SECMSG_USER_ID_BYTES];
     uint32_t last = 0;
     int opt;
     int rc;
 
-    cli_getopt_reset();
-    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'l':
-            if (cli_parse_u32(optarg, 1, UINT32_MAX, &last) != 0) {
-                return cli_usage(ctx, synopsis(ctx), "--last needs a positive number");
-            }
-            break;
-        case 'h':
-            help(ctx);
-            return CLI_EXIT_OK;
-        default:
-            return cli_bad_option(ctx, argv, opt);
+    /* --last is the only option besides --help. */
+    while ((opt = cli_getopt(ctx, argc, argv, ":h", opts, help, &rc)) > 0) {
+        if (cli_parse_u32(optarg, 1, UINT32_MAX, &last) != 0) {
+            return cli_usage(ctx, synopsis(ctx), "--last needs a positive number");
         }
     }
-    if (optind < argc) {
-        user = argv[optind++];
-    } else if (ctx->prog->role != SECMSG_ROLE_CITIZEN) {
-        return cli_usage(ctx, synopsis(ctx), "name the contact (USER)");
+    if (opt == 0) {
+        return rc;
     }
-    if (optind != argc) {
-        return cli_usage(ctx, synopsis(ctx), "unexpected argument '%s'", argv[optind]);
-    }
-    rc = cli_open(ctx, &c);
-    if (rc == CLI_EXIT_OK) {
-        rc = cli_resolve_peer(ctx, c, user, peer);
-    }
-    if (rc == CLI_EXIT_OK) {
-        rc = print_conversation(ctx, c, peer, last);
-    }
-    secmsg_client_close(c);
-    return rc;
+    rc = cli_user_arg(ctx, argc, argv, synopsis(ctx), &user);
+    return rc != CLI_EXIT_OK ? rc : cli_with_peer(ctx, user, print_conversation, &last);
 }

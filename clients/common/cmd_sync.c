@@ -1,8 +1,6 @@
 /*
  * sync - one synchronisation round, then the event queue.
  */
-#include <getopt.h>
-
 #include "cli.h"
 
 static const char synopsis[] = "[--wait SECONDS]";
@@ -30,59 +28,20 @@ static void help(const cli_ctx *ctx)
     cli_help_exit_status();
 }
 
-int cli_cmd_sync(cli_ctx *ctx, int argc, char **argv)
+static int sync_once(cli_ctx *ctx, secmsg_client *c, const void *arg)
 {
-    static const struct option opts[] = {
-        {"wait", required_argument, NULL, 'w'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    secmsg_client *c = NULL;
-    cli_transport *t = NULL;
-    uint32_t wait_s = 0;
+    const uint32_t wait_s = *(const uint32_t *)arg;
     size_t received = 0;
     size_t shown = 0;
     cli_json j;
-    int opt;
     int rc;
 
-    cli_getopt_reset();
-    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'w':
-            if (cli_parse_u32(optarg, 0, 300, &wait_s) != 0) {
-                return cli_usage(ctx, synopsis, "--wait must be 0 to 300 seconds");
-            }
-            break;
-        case 'h':
-            help(ctx);
-            return CLI_EXIT_OK;
-        default:
-            return cli_bad_option(ctx, argv, opt);
-        }
-    }
-    if (optind != argc) {
-        return cli_usage(ctx, synopsis, "unexpected argument '%s'", argv[optind]);
-    }
-    rc = cli_open(ctx, &c);
-    if (rc != CLI_EXIT_OK) {
-        return rc;
-    }
-    if (wait_s > 0) {
-        cli_stop_on_signals();
-        if (cli_transport_new(&t, cli_stop_flag()) != 0 ||
-            secmsg_client_set_transport(c, cli_transport_fn, t) != SECMSG_OK) {
-            rc = cli_error(ctx, CLI_EXIT_FAILURE, "cannot set up the network transport");
-            goto out;
-        }
-    }
     rc = secmsg_client_sync(c, wait_s * 1000U, &received);
     if (rc != SECMSG_OK) {
-        rc = *cli_stop_flag() ? cli_error(ctx, CLI_EXIT_FAILURE, "interrupted")
-             : rc == SECMSG_E_STATE
-                 ? cli_lib_error(ctx, c, rc, "cannot sync (not enrolled yet?)")
-                 : cli_lib_error(ctx, c, rc, "cannot sync");
-        goto out;
+        return *cli_stop_flag() ? cli_error(ctx, CLI_EXIT_FAILURE, "interrupted")
+               : rc == SECMSG_E_STATE
+                   ? cli_lib_error(ctx, c, rc, "cannot sync (not enrolled yet?)")
+                   : cli_lib_error(ctx, c, rc, "cannot sync");
     }
     if (ctx->json) {
         cli_json_begin(&j);
@@ -91,9 +50,29 @@ int cli_cmd_sync(cli_ctx *ctx, int argc, char **argv)
     } else {
         printf("%zu new message%s\n", received, received == 1 ? "" : "s");
     }
-    rc = cli_drain_events(ctx, c, 0, &shown);
-out:
-    secmsg_client_close(c);
-    cli_transport_free(t);
-    return rc;
+    return cli_drain_events(ctx, c, 0, &shown);
+}
+
+int cli_cmd_sync(cli_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"wait", required_argument, NULL, 'w'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    uint32_t wait_s = 0;
+    int opt;
+    int rc;
+
+    /* --wait is the only option besides --help. */
+    while ((opt = cli_getopt(ctx, argc, argv, ":h", opts, help, &rc)) > 0) {
+        if (cli_parse_u32(optarg, 0, 300, &wait_s) != 0) {
+            return cli_usage(ctx, synopsis, "--wait must be 0 to 300 seconds");
+        }
+    }
+    if (cli_options_end(ctx, argc, argv, opt, synopsis, &rc)) {
+        return rc;
+    }
+    /* Only a wait needs Ctrl-C to stop a request at once. */
+    return cli_with_store(ctx, wait_s > 0, sync_once, &wait_s);
 }

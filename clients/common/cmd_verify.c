@@ -2,7 +2,6 @@
  * verify - mark a contact verified in person after comparing the safety
  * number.
  */
-#include <getopt.h>
 #include <stdio.h>
 
 #include "cli.h"
@@ -54,6 +53,35 @@ static int confirm(cli_ctx *ctx, secmsg_client *c, const char *peer)
     }
 }
 
+static int verify(cli_ctx *ctx, secmsg_client *c, const char *peer, const void *arg)
+{
+    const int yes = *(const int *)arg;
+    char what[SECMSG_USER_ID_BYTES + 32];
+    cli_json j;
+    int rc;
+
+    if (!yes) {
+        rc = confirm(ctx, c, peer);
+        if (rc != CLI_EXIT_OK) {
+            return rc;
+        }
+    }
+    rc = secmsg_client_mark_verified(c, peer, NULL, 0);
+    if (rc != SECMSG_OK) {
+        snprintf(what, sizeof what, "cannot mark %s verified", peer);
+        return cli_lib_error(ctx, c, rc, what);
+    }
+    if (ctx->json) {
+        cli_json_begin(&j);
+        cli_json_str(&j, "peer", peer);
+        cli_json_str(&j, "verification", cli_verification_name(SECMSG_VERIFIED_IN_PERSON));
+        cli_json_end(&j);
+    } else {
+        printf("%s is verified in person\n", peer);
+    }
+    return CLI_EXIT_OK;
+}
+
 int cli_cmd_verify(cli_ctx *ctx, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -61,60 +89,18 @@ int cli_cmd_verify(cli_ctx *ctx, int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    secmsg_client *c = NULL;
     const char *user = NULL;
-    char peer[SECMSG_USER_ID_BYTES];
-    char what[SECMSG_USER_ID_BYTES + 32];
-    cli_json j;
     int yes = 0;
     int opt;
     int rc;
 
-    cli_getopt_reset();
-    while ((opt = getopt_long(argc, argv, ":hy", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'y':
-            yes = 1;
-            break;
-        case 'h':
-            help(ctx);
-            return CLI_EXIT_OK;
-        default:
-            return cli_bad_option(ctx, argv, opt);
-        }
+    /* --yes (-y) is the only option besides --help. */
+    while ((opt = cli_getopt(ctx, argc, argv, ":hy", opts, help, &rc)) > 0) {
+        yes = 1;
     }
-    if (optind < argc) {
-        user = argv[optind++];
-    } else if (ctx->prog->role != SECMSG_ROLE_CITIZEN) {
-        return cli_usage(ctx, synopsis(ctx), "name the contact (USER)");
+    if (opt == 0) {
+        return rc;
     }
-    if (optind != argc) {
-        return cli_usage(ctx, synopsis(ctx), "unexpected argument '%s'", argv[optind]);
-    }
-    rc = cli_open(ctx, &c);
-    if (rc == CLI_EXIT_OK) {
-        rc = cli_resolve_peer(ctx, c, user, peer);
-    }
-    if (rc == CLI_EXIT_OK && !yes) {
-        rc = confirm(ctx, c, peer);
-    }
-    if (rc == CLI_EXIT_OK) {
-        rc = secmsg_client_mark_verified(c, peer, NULL, 0);
-        if (rc != SECMSG_OK) {
-            snprintf(what, sizeof what, "cannot mark %s verified", peer);
-            rc = cli_lib_error(ctx, c, rc, what);
-        }
-    }
-    if (rc == CLI_EXIT_OK) {
-        if (ctx->json) {
-            cli_json_begin(&j);
-            cli_json_str(&j, "peer", peer);
-            cli_json_str(&j, "verification", cli_verification_name(SECMSG_VERIFIED_IN_PERSON));
-            cli_json_end(&j);
-        } else {
-            printf("%s is verified in person\n", peer);
-        }
-    }
-    secmsg_client_close(c);
-    return rc;
+    rc = cli_user_arg(ctx, argc, argv, synopsis(ctx), &user);
+    return rc != CLI_EXIT_OK ? rc : cli_with_peer(ctx, user, verify, &yes);
 }

@@ -3,7 +3,6 @@
  * printing every event as it is taken off the queue.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <time.h>
 
 #include "cli.h"
@@ -48,8 +47,9 @@ typedef struct watch_opts {
     uint32_t timeout_s;
 } watch_opts;
 
-static int loop(cli_ctx *ctx, secmsg_client *c, const watch_opts *o)
+static int loop(cli_ctx *ctx, secmsg_client *c, const void *arg)
 {
+    const watch_opts *o = arg;
     volatile sig_atomic_t *stop = cli_stop_flag();
     uint64_t deadline = o->timeout_s > 0 ? cli_now_ms() + (uint64_t)o->timeout_s * 1000U : 0;
     uint64_t now;
@@ -59,6 +59,9 @@ static int loop(cli_ctx *ctx, secmsg_client *c, const watch_opts *o)
     int offline = 0;
     int rc;
 
+    if (!ctx->json) {
+        cli_note(ctx, "watching for messages; Ctrl-C to stop");
+    }
     for (;;) {
         rc = cli_drain_events(ctx, c, o->count, &shown);
         if (rc != CLI_EXIT_OK) {
@@ -122,13 +125,10 @@ int cli_cmd_watch(cli_ctx *ctx, int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     watch_opts o = {0, 0};
-    secmsg_client *c = NULL;
-    cli_transport *t = NULL;
     int opt;
     int rc;
 
-    cli_getopt_reset();
-    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    while ((opt = cli_getopt(ctx, argc, argv, ":h", opts, help, &rc)) > 0) {
         switch (opt) {
         case 'c':
             if (cli_parse_u32(optarg, 1, UINT32_MAX, &o.count) != 0) {
@@ -140,33 +140,11 @@ int cli_cmd_watch(cli_ctx *ctx, int argc, char **argv)
                 return cli_usage(ctx, synopsis, "--timeout needs a positive number of seconds");
             }
             break;
-        case 'h':
-            help(ctx);
-            return CLI_EXIT_OK;
-        default:
-            return cli_bad_option(ctx, argv, opt);
         }
     }
-    if (optind != argc) {
-        return cli_usage(ctx, synopsis, "unexpected argument '%s'", argv[optind]);
-    }
-    rc = cli_open(ctx, &c);
-    if (rc != CLI_EXIT_OK) {
+    if (cli_options_end(ctx, argc, argv, opt, synopsis, &rc)) {
         return rc;
     }
-    /* After the PIN prompt (which has its own handlers): from here a signal
-     * only sets the stop flag, and the transport aborts a running poll. */
-    cli_stop_on_signals();
-    if (cli_transport_new(&t, cli_stop_flag()) != 0 ||
-        secmsg_client_set_transport(c, cli_transport_fn, t) != SECMSG_OK) {
-        rc = cli_error(ctx, CLI_EXIT_FAILURE, "cannot set up the network transport");
-    } else {
-        if (!ctx->json) {
-            cli_note(ctx, "watching for messages; Ctrl-C to stop");
-        }
-        rc = loop(ctx, c, &o);
-    }
-    secmsg_client_close(c);
-    cli_transport_free(t);
-    return rc;
+    /* A signal stops even a running long poll at once. */
+    return cli_with_store(ctx, 1, loop, &o);
 }

@@ -222,6 +222,7 @@ int cli_main(const cli_prog *prog, int argc, char **argv)
         help_argv[0] = argv[first + 1];
         help_argv[1] = help_flag;
         help_argv[2] = NULL;
+        cli_getopt_reset();
         rc = cmd->run(&ctx, 2, help_argv);
         goto out;
     }
@@ -231,6 +232,7 @@ int cli_main(const cli_prog *prog, int argc, char **argv)
         goto out;
     }
     ctx.command = cmd->name;
+    cli_getopt_reset();
     rc = cmd->run(&ctx, argc - first, argv + first);
 out:
     /* A lost stdout (full disk, closed pipe) must not look like success. */

@@ -1,5 +1,6 @@
 /*
- * open.c - unlocking the store, resolving the conversation partner, and
+ * open.c - unlocking the store, the open-run-close path every command that
+ * needs it takes, resolving the conversation partner, and
  * printing messages and events (shared by show, sync and watch).
  */
 #include <stdlib.h>
@@ -74,6 +75,80 @@ int cli_open(cli_ctx *ctx, secmsg_client **out)
     sodium_memzero(secret, sizeof secret);
     sodium_memzero(pin, sizeof pin);
     return rc;
+}
+
+int cli_with_store(cli_ctx *ctx, int interruptible, cli_store_fn run, const void *arg)
+{
+    secmsg_client *c = NULL;
+    cli_transport *t = NULL;
+    int rc;
+
+    rc = cli_open(ctx, &c);
+    if (rc != CLI_EXIT_OK) {
+        return rc;
+    }
+    if (interruptible) {
+        /* From here a signal only sets the stop flag, and the transport
+         * aborts a running request. */
+        cli_stop_on_signals();
+        if (cli_transport_new(&t, cli_stop_flag()) != 0 ||
+            secmsg_client_set_transport(c, cli_transport_fn, t) != SECMSG_OK) {
+            rc = cli_error(ctx, CLI_EXIT_FAILURE, "cannot set up the network transport");
+        }
+    }
+    if (rc == CLI_EXIT_OK) {
+        rc = run(ctx, c, arg);
+    }
+    /* The client may use the transport until it is closed. */
+    secmsg_client_close(c);
+    cli_transport_free(t);
+    return rc;
+}
+
+typedef struct peer_run {
+    const char *user;
+    cli_peer_fn run;
+    const void *arg;
+} peer_run;
+
+static int run_with_peer(cli_ctx *ctx, secmsg_client *c, const void *arg)
+{
+    const peer_run *p = arg;
+    char peer[SECMSG_USER_ID_BYTES];
+    int rc;
+
+    rc = cli_resolve_peer(ctx, c, p->user, peer);
+    if (rc != CLI_EXIT_OK) {
+        return rc;
+    }
+    return p->run(ctx, c, peer, p->arg);
+}
+
+int cli_with_peer(cli_ctx *ctx, const char *user, cli_peer_fn run, const void *arg)
+{
+    const peer_run p = {user, run, arg};
+
+    return cli_with_store(ctx, 0, run_with_peer, &p);
+}
+
+int cli_identity_hex(cli_ctx *ctx, secmsg_client *c, char dev_hex[2 * SECMSG_DEVICE_ID_BYTES + 1],
+                     char id_hex[2 * SECMSG_IDENTITY_PUBLIC_BYTES + 1])
+{
+    uint8_t dev[SECMSG_DEVICE_ID_BYTES];
+    uint8_t idp[SECMSG_IDENTITY_PUBLIC_BYTES];
+    size_t id_len = 0;
+    int rc;
+
+    rc = secmsg_client_device_id(c, dev);
+    if (rc == SECMSG_OK) {
+        rc = secmsg_client_identity_public(c, idp, sizeof idp, &id_len);
+    }
+    if (rc != SECMSG_OK) {
+        return cli_lib_error(ctx, c, rc, "cannot read this device's identity");
+    }
+    cli_hex(dev_hex, 2 * SECMSG_DEVICE_ID_BYTES + 1, dev, sizeof dev);
+    cli_hex(id_hex, 2 * SECMSG_IDENTITY_PUBLIC_BYTES + 1, idp, id_len);
+    return CLI_EXIT_OK;
 }
 
 int cli_resolve_peer(cli_ctx *ctx, secmsg_client *c, const char *user, char *out)

@@ -57,68 +57,71 @@ static size_t utf8_next(const unsigned char *s, size_t len, uint32_t *cp)
     return n;
 }
 
+/* A walk over text one character at a time. */
+typedef struct utf8_walk {
+    const unsigned char *p;
+    size_t len;
+    size_t i;
+    const unsigned char *at; /* the current character's bytes */
+    size_t n;                /* their number; 0 for an invalid byte */
+    uint32_t cp;             /* its code point, when n > 0 */
+} utf8_walk;
+
+static utf8_walk utf8_walk_of(const char *s, size_t len)
+{
+    utf8_walk w = {(const unsigned char *)s, len, 0, NULL, 0, 0};
+
+    return w;
+}
+
+/* Steps to the next character (an invalid byte is one step); 0 at the end. */
+static int utf8_step(utf8_walk *w)
+{
+    if (w->i >= w->len) {
+        return 0;
+    }
+    w->at = w->p + w->i;
+    w->n = utf8_next(w->at, w->len - w->i, &w->cp);
+    w->i += w->n > 0 ? w->n : 1;
+    return 1;
+}
+
 int cli_utf8_valid(const char *s, size_t len)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    size_t n;
-    uint32_t cp;
+    utf8_walk w = utf8_walk_of(s, len);
 
-    while (i < len) {
-        n = utf8_next(p + i, len - i, &cp);
-        if (n == 0) {
+    while (utf8_step(&w)) {
+        if (w.n == 0) {
             return 0;
         }
-        i += n;
     }
     return 1;
 }
 
 void cli_json_write_string(FILE *f, const char *s, size_t len)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    size_t n;
-    uint32_t cp;
+    /* The characters JSON escapes with a backslash and a letter (or themselves). */
+    static const char short_from[] = "\"\\\n\r\t\b\f";
+    static const char short_to[] = "\"\\nrtbf";
+    utf8_walk w = utf8_walk_of(s, len);
+    const char *esc;
 
     fputc('"', f);
-    while (i < len) {
-        n = utf8_next(p + i, len - i, &cp);
-        if (n == 0) {
+    while (utf8_step(&w)) {
+        if (w.n == 0) {
             fputs("\\ufffd", f);
-            i++;
             continue;
         }
-        switch (cp) {
-        case '"':
-            fputs("\\\"", f);
-            break;
-        case '\\':
-            fputs("\\\\", f);
-            break;
-        case '\n':
-            fputs("\\n", f);
-            break;
-        case '\r':
-            fputs("\\r", f);
-            break;
-        case '\t':
-            fputs("\\t", f);
-            break;
-        case '\b':
-            fputs("\\b", f);
-            break;
-        case '\f':
-            fputs("\\f", f);
-            break;
-        default:
-            if (cp < 0x20U || cp == 0x7FU) {
-                fprintf(f, "\\u%04x", (unsigned)cp);
-            } else {
-                fwrite(p + i, 1, n, f);
-            }
+        /* Not for cp 0, which strchr would match with the terminator. */
+        esc = w.cp > 0 && w.cp < 0x80U ? strchr(short_from, (int)w.cp) : NULL;
+        if (esc != NULL) {
+            fputc('\\', f);
+            fputc(short_to[esc - short_from], f);
+        } else if (w.cp < 0x20U || w.cp == 0x7FU) {
+            fprintf(f, "\\u%04x", (unsigned)w.cp);
+        } else {
+            fwrite(w.at, 1, w.n, f);
         }
-        i += n;
     }
     fputc('"', f);
 }
@@ -182,30 +185,24 @@ static int is_bidi_control(uint32_t cp)
 
 void cli_print_text(FILE *f, const char *s, size_t len, int indent)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    size_t n;
-    uint32_t cp;
+    utf8_walk w = utf8_walk_of(s, len);
 
-    while (i < len) {
-        n = utf8_next(p + i, len - i, &cp);
-        if (n == 0) {
+    while (utf8_step(&w)) {
+        if (w.n == 0) {
             fputs("\xEF\xBF\xBD", f);
-            i++;
             continue;
         }
-        if (cp == '\n') {
+        if (w.cp == '\n') {
             fprintf(f, "\n%*s", indent, "");
-        } else if (cp == '\t') {
+        } else if (w.cp == '\t') {
             fputc('\t', f);
-        } else if (cp < 0x20U || cp == 0x7FU || (cp >= 0x80U && cp <= 0x9FU)) {
-            fprintf(f, "\\x%02x", (unsigned)cp);
-        } else if (is_bidi_control(cp)) {
-            fprintf(f, "\\u%04x", (unsigned)cp);
+        } else if (w.cp < 0x20U || w.cp == 0x7FU || (w.cp >= 0x80U && w.cp <= 0x9FU)) {
+            fprintf(f, "\\x%02x", (unsigned)w.cp);
+        } else if (is_bidi_control(w.cp)) {
+            fprintf(f, "\\u%04x", (unsigned)w.cp);
         } else {
-            fwrite(p + i, 1, n, f);
+            fwrite(w.at, 1, w.n, f);
         }
-        i += n;
     }
 }
 

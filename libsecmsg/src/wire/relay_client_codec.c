@@ -7,12 +7,11 @@
 #include "wire/relay_codec.h"
 
 /*
- * Upper bounds of the fixed-shape bodies, checked before protobuf-c runs:
- * a field numbered below 16 costs one tag byte, a length below 16384 at
- * most two varint bytes, a uint64 at most ten.
+ * Upper bounds of the fixed-shape bodies, checked before protobuf-c runs
+ * (relay_codec.h); a uint64 costs at most ten varint bytes.
  */
-#define BYTES_FIELD_MAX(n) (1U + 2U + (n))
-#define UINT32_FIELD_MAX (1U + 5U)
+#define BYTES_FIELD_MAX(n) SECMSG__RELAY_BYTES_FIELD_MAX(n)
+#define UINT32_FIELD_MAX SECMSG__RELAY_UINT32_FIELD_MAX
 #define UINT64_FIELD_MAX (1U + 10U)
 #define BOOL_FIELD_MAX (1U + 1U)
 #define ERROR_MAX                                                                                  \
@@ -28,49 +27,7 @@
 #define SEND_RESPONSE_MAX UINT32_FIELD_MAX
 #define ACK_RESPONSE_MAX UINT32_FIELD_MAX
 
-/* ---- canonical encoding: byte-identical re-encoding ---- */
-
-/* A ProtobufCBuffer that compares what is packed into it with `in`. */
-typedef struct cmp_buffer {
-    ProtobufCBuffer base;
-    const uint8_t *in;
-    size_t len;
-    size_t off;
-    int same;
-} cmp_buffer;
-
-static void cmp_append(ProtobufCBuffer *b, size_t n, const uint8_t *data)
-{
-    cmp_buffer *c = (cmp_buffer *)(void *)b;
-    if (!c->same || n > c->len - c->off || (n > 0 && memcmp(c->in + c->off, data, n) != 0)) {
-        c->same = 0;
-        return;
-    }
-    c->off += n;
-}
-
-/*
- * secmsg__wire_decode() checks the re-encoded length; that lets through
- * inputs of the same length with other bytes (a bool encoded as 2, fields
- * of equal size swapped). The relay encodes with protobuf-c in field
- * order, so its bodies are exactly their re-encoding (protocol.md 3).
- */
-static int same_encoding(const ProtobufCMessage *m, const uint8_t *in, size_t len)
-{
-    cmp_buffer c = {{cmp_append}, in, len, 0, 1};
-    protobuf_c_message_pack_to_buffer(m, &c.base);
-    return c.same && c.off == len;
-}
-
 /* ---- field checks ---- */
-
-static int all_len(const ProtobufCBinaryData *v, size_t n, size_t len)
-{
-    for (size_t i = 0; i < n; i++)
-        if (v[i].len != len || v[i].data == NULL)
-            return 0;
-    return 1;
-}
 
 /* A reason token: 1..63 bytes of [a-z0-9_], so it can be shown and compared as is. */
 static int reason_ok(const char *s)
@@ -85,18 +42,6 @@ static int reason_ok(const char *s)
             return 0;
     }
     return 1;
-}
-
-static int nested_identity_ok(ProtobufCBinaryData b)
-{
-    secmsg__arena arena;
-    Secmsg__Wire__IdentityPublic *m = NULL;
-    secmsg__arena_init(&arena);
-    int rc = secmsg__wire_decode_identity_public(&m, b.data, b.len, &arena.alloc);
-    if (m != NULL)
-        secmsg__wire__identity_public__free_unpacked(m, &arena.alloc);
-    secmsg__arena_wipe(&arena);
-    return rc == SECMSG_OK;
 }
 
 static int prekey_status_ok(const Secmsg__Relay__PrekeyStatus *m)
@@ -174,7 +119,7 @@ static int check_device_list(const ProtobufCMessage *pm, const void *ctx)
     if (!secmsg__relay_user_id_valid(m->user_id) || m->n_devices == 0)
         return SECMSG_E_MALFORMED;
     for (size_t i = 0; i < m->n_devices; i++)
-        if (m->devices[i].data == NULL || !nested_identity_ok(m->devices[i]))
+        if (m->devices[i].data == NULL || !secmsg__relay_identity_ok(m->devices[i]))
             return SECMSG_E_MALFORMED;
     return SECMSG_OK;
 }
@@ -192,7 +137,7 @@ static int delivery_ok(const Secmsg__Relay__Delivery *d)
            secmsg__wire_has_len(d->has_sender, d->sender, SECMSG__RELAY_ID_BYTES) &&
            secmsg__wire_has_len(d->has_message_id, d->message_id, SECMSG__RELAY_MSGID_BYTES) &&
            d->has_content && d->content.len > 0 && d->content.data != NULL && d->has_received &&
-           all_len(d->blob_ids, d->n_blob_ids, SECMSG__RELAY_BLOB_ID_BYTES);
+           secmsg__relay_all_len(d->blob_ids, d->n_blob_ids, SECMSG__RELAY_BLOB_ID_BYTES);
 }
 
 static int check_fetch_response(const ProtobufCMessage *pm, const void *ctx)
@@ -216,33 +161,19 @@ static int check_ack_response(const ProtobufCMessage *pm, const void *ctx)
 
 /* ---- decoders ---- */
 
-/* The shared canonical decoder, then byte identity; every refusal is MALFORMED. */
+/*
+ * The shared canonical decoder: the relay encodes with protobuf-c in field
+ * order, so its bodies are byte for byte their re-encoding (protocol.md 3).
+ * Every refusal is MALFORMED.
+ */
 static int response_decode(void **out, const ProtobufCMessageDescriptor *desc, size_t max,
                            secmsg__wire_check_fn check, const uint8_t *in, size_t len)
 {
-    ProtobufCMessage *m = NULL;
-    int rc = secmsg__wire_decode(&m, desc, max, check, NULL, in, len, NULL);
-    if (rc == SECMSG_OK && !same_encoding(m, in, len)) {
-        protobuf_c_message_free_unpacked(m, NULL);
-        m = NULL;
-        rc = SECMSG_E_MALFORMED;
-    }
-    if (rc != SECMSG_OK)
-        rc = SECMSG_E_MALFORMED;
-    *out = m;
-    return rc;
+    return secmsg__relay_decode_body(out, desc, max, check, NULL, in, len);
 }
 
 #define RESPONSE_DECODER(fname, type, desc, max, chk)                                              \
-    int fname(type **out, const uint8_t *in, size_t len)                                           \
-    {                                                                                              \
-        if (out == NULL)                                                                           \
-            return SECMSG_E_INVALID_ARG;                                                           \
-        void *m;                                                                                   \
-        int rc = response_decode(&m, &desc, max, chk, in, len);                                    \
-        *out = m;                                                                                  \
-        return rc;                                                                                 \
-    }
+    SECMSG__RELAY_DECODER(fname, type, response_decode, desc, max, chk)
 
 RESPONSE_DECODER(secmsg__relay_decode_error, Secmsg__Relay__Error, secmsg__relay__error__descriptor,
                  ERROR_MAX, check_error)

@@ -6,13 +6,11 @@
 #include "wire/codec.h"
 
 /*
- * Upper bounds of the fixed-shape bodies, checked before protobuf-c runs.
- * A field numbered below 16 costs one tag byte, and a length below 16384 at
- * most two varint bytes, so no valid body reaches these; anything longer is
- * refused unparsed.
+ * Upper bounds of the fixed-shape bodies (relay_codec.h): no valid body
+ * reaches these; anything longer is refused unparsed.
  */
-#define BYTES_FIELD_MAX(n) (1U + 2U + (n))
-#define UINT32_FIELD_MAX (1U + 5U)
+#define BYTES_FIELD_MAX(n) SECMSG__RELAY_BYTES_FIELD_MAX(n)
+#define UINT32_FIELD_MAX SECMSG__RELAY_UINT32_FIELD_MAX
 #define REGISTER_MAX                                                                               \
     (BYTES_FIELD_MAX(SECMSG__RELAY_TOKEN_BYTES) + BYTES_FIELD_MAX(SECMSG__MAX_IDENTITY_BYTES) +    \
      BYTES_FIELD_MAX(SECMSG__SIG_BYTES))
@@ -26,8 +24,7 @@
     (UINT32_FIELD_MAX + BYTES_FIELD_MAX(SECMSG__KEY_BYTES) + BYTES_FIELD_MAX(SECMSG__SIG_BYTES))
 
 
-/* Every entry of a repeated bytes field is exactly len bytes long. */
-static int all_len(const ProtobufCBinaryData *v, size_t n, size_t len)
+int secmsg__relay_all_len(const ProtobufCBinaryData *v, size_t n, size_t len)
 {
     for (size_t i = 0; i < n; i++)
         if (v[i].len != len || v[i].data == NULL)
@@ -78,7 +75,7 @@ static int nested_signed_prekey_ok(ProtobufCBinaryData b)
     return rc == SECMSG_OK;
 }
 
-static int nested_identity_ok(ProtobufCBinaryData b)
+int secmsg__relay_identity_ok(ProtobufCBinaryData b)
 {
     secmsg__arena arena;
     Secmsg__Wire__IdentityPublic *m = NULL;
@@ -98,7 +95,7 @@ static int check_register(const ProtobufCMessage *pm, const void *ctx)
     (void)ctx;
     if (!secmsg__wire_has_len(m->has_token, m->token, SECMSG__RELAY_TOKEN_BYTES) ||
         !secmsg__wire_has_len(m->has_sig, m->sig, SECMSG__SIG_BYTES) || !m->has_identity ||
-        !nested_identity_ok(m->identity))
+        !secmsg__relay_identity_ok(m->identity))
         return SECMSG_E_MALFORMED;
     return SECMSG_OK;
 }
@@ -169,11 +166,13 @@ static int check_prekeys(const ProtobufCMessage *pm, const void *ctx)
 
 static int check_envelope(const Secmsg__Relay__Envelope *e, const secmsg__relay_limits *lim)
 {
-    return e != NULL && secmsg__wire_has_len(e->has_message_id, e->message_id, SECMSG__RELAY_MSGID_BYTES) &&
-           e->n_recipients > 0 && all_len(e->recipients, e->n_recipients, SECMSG__RELAY_ID_BYTES) &&
+    return e != NULL &&
+           secmsg__wire_has_len(e->has_message_id, e->message_id, SECMSG__RELAY_MSGID_BYTES) &&
+           e->n_recipients > 0 &&
+           secmsg__relay_all_len(e->recipients, e->n_recipients, SECMSG__RELAY_ID_BYTES) &&
            e->has_content && e->content.len > 0 && e->content.data != NULL &&
            e->content.len <= lim->max_envelope &&
-           all_len(e->blob_ids, e->n_blob_ids, SECMSG__RELAY_BLOB_ID_BYTES);
+           secmsg__relay_all_len(e->blob_ids, e->n_blob_ids, SECMSG__RELAY_BLOB_ID_BYTES);
 }
 
 static int check_send(const ProtobufCMessage *pm, const void *ctx)
@@ -209,20 +208,26 @@ static int check_fetch(const ProtobufCMessage *pm, const void *ctx)
 /* ---- decoders ---- */
 
 /*
- * Every relay decoder: the shared canonical decoder with protobuf-c's
- * default allocator (callers free with __free_unpacked(m, NULL)). The relay
- * answers 400 to anything refused, so every refusal is MALFORMED.
+ * Every relay decoder: callers free with __free_unpacked(m, NULL). The
+ * relay answers 400 to anything refused, so every refusal is MALFORMED.
  */
-static int relay_decode(void **out, const ProtobufCMessageDescriptor *desc, size_t max,
-                        secmsg__wire_check_fn check, const secmsg__relay_limits *lim,
-                        const uint8_t *in, size_t len)
+int secmsg__relay_decode_body(void **out, const ProtobufCMessageDescriptor *desc, size_t max,
+                              secmsg__wire_check_fn check, const void *ctx, const uint8_t *in,
+                              size_t len)
 {
     ProtobufCMessage *m = NULL;
-    int rc = secmsg__wire_decode(&m, desc, max, check, lim, in, len, NULL);
+    int rc = secmsg__wire_decode(&m, desc, max, check, ctx, in, len, NULL);
     if (rc != SECMSG_OK)
         rc = SECMSG_E_MALFORMED;
     *out = m;
     return rc;
+}
+
+/* Fixed-shape bodies: no limits to check. */
+static int relay_decode(void **out, const ProtobufCMessageDescriptor *desc, size_t max,
+                        secmsg__wire_check_fn check, const uint8_t *in, size_t len)
+{
+    return secmsg__relay_decode_body(out, desc, max, check, NULL, in, len);
 }
 
 /* Bodies whose size bound is the relay's max_body. */
@@ -233,45 +238,11 @@ static int relay_decode_lim(void **out, const ProtobufCMessageDescriptor *desc,
     *out = NULL;
     if (lim == NULL)
         return SECMSG_E_INVALID_ARG;
-    return relay_decode(out, desc, lim->max_body, check, lim, in, len);
-}
-
-/* A ProtobufCBuffer that compares what is packed into it with `in`. */
-typedef struct cmp_buffer {
-    ProtobufCBuffer base;
-    const uint8_t *in;
-    size_t len;
-    size_t off;
-    int same;
-} cmp_buffer;
-
-static void cmp_append(ProtobufCBuffer *b, size_t n, const uint8_t *data)
-{
-    cmp_buffer *c = (cmp_buffer *)(void *)b;
-    if (!c->same || n > c->len - c->off || (n > 0 && memcmp(c->in + c->off, data, n) != 0)) {
-        c->same = 0;
-        return;
-    }
-    c->off += n;
-}
-
-static int same_encoding(const ProtobufCMessage *m, const uint8_t *in, size_t len)
-{
-    cmp_buffer c = {{cmp_append}, in, len, 0, 1};
-    protobuf_c_message_pack_to_buffer(m, &c.base);
-    return c.same && c.off == len;
+    return secmsg__relay_decode_body(out, desc, lim->max_body, check, lim, in, len);
 }
 
 #define RELAY_DECODER(fname, type, desc, max, chk)                                                 \
-    int fname(type **out, const uint8_t *in, size_t len)                                           \
-    {                                                                                              \
-        if (out == NULL)                                                                           \
-            return SECMSG_E_INVALID_ARG;                                                           \
-        void *m;                                                                                   \
-        int rc = relay_decode(&m, &desc, max, chk, NULL, in, len);                                 \
-        *out = m;                                                                                  \
-        return rc;                                                                                 \
-    }
+    SECMSG__RELAY_DECODER(fname, type, relay_decode, desc, max, chk)
 
 #define RELAY_DECODER_LIM(fname, type, desc, chk)                                                  \
     int fname(type **out, const uint8_t *in, size_t len, const secmsg__relay_limits *lim)          \
@@ -301,30 +272,17 @@ RELAY_DECODER_LIM(secmsg__relay_decode_send, Secmsg__Relay__SendRequest,
 
 /*
  * protobuf-c also parses the packed form of `repeated uint64 ids`, and for
- * two one-byte ids it is exactly as long as the canonical one, so the length
- * test alone would let it through: an ack must be byte-identical to its
- * re-encoding. (Its only field is the repeated one, so this refuses no field
- * order that protocol.md section 3 allows.)
+ * two one-byte ids it is exactly as long as the canonical one: the shared
+ * decoder's byte-for-byte re-encoding check is what refuses it. (Its only
+ * field is the repeated one, so that refuses no field order that
+ * protocol.md section 3 allows.)
  */
-int secmsg__relay_decode_ack(Secmsg__Relay__AckRequest **out, const uint8_t *in, size_t len,
-                             const secmsg__relay_limits *lim)
-{
-    if (out == NULL)
-        return SECMSG_E_INVALID_ARG;
-    void *m;
-    int rc = relay_decode_lim(&m, &secmsg__relay__ack_request__descriptor, check_ack, lim, in, len);
-    if (rc == SECMSG_OK && !same_encoding(m, in, len)) {
-        protobuf_c_message_free_unpacked(m, NULL);
-        m = NULL;
-        rc = SECMSG_E_MALFORMED;
-    }
-    *out = m;
-    return rc;
-}
+RELAY_DECODER_LIM(secmsg__relay_decode_ack, Secmsg__Relay__AckRequest,
+                  secmsg__relay__ack_request__descriptor, check_ack)
 
 /*
- * The same byte-identity rule as for AckRequest (packed ack_ids would parse
- * too); with two fields it also fixes their order to the canonical one
+ * Packed ack_ids are refused as for AckRequest; with two fields the
+ * byte-for-byte check also fixes their order to the canonical one
  * (ascending field numbers). Unlike every other request, the empty body is
  * a valid FetchRequest (no acks, no wait), which the shared decoder refuses.
  */
@@ -344,11 +302,6 @@ int secmsg__relay_decode_fetch(Secmsg__Relay__FetchRequest **out, const uint8_t 
     void *m;
     int rc =
         relay_decode_lim(&m, &secmsg__relay__fetch_request__descriptor, check_fetch, lim, in, len);
-    if (rc == SECMSG_OK && !same_encoding(m, in, len)) {
-        protobuf_c_message_free_unpacked(m, NULL);
-        m = NULL;
-        rc = SECMSG_E_MALFORMED;
-    }
     *out = m;
     return rc;
 }

@@ -57,4 +57,45 @@ int secmsg__relay_decode_fetch(Secmsg__Relay__FetchRequest **out, const uint8_t 
  */
 int secmsg__relay_user_id_valid(const char *s);
 
+/* ---- shared with relay_client_codec.c, which decodes the responses ---- */
+
+/*
+ * Upper bounds of fixed-shape bodies, checked before protobuf-c runs: a
+ * field numbered below 16 costs one tag byte, a length below 16384 at most
+ * two varint bytes, a uint32 at most five.
+ */
+#define SECMSG__RELAY_BYTES_FIELD_MAX(n) (1U + 2U + (n))
+#define SECMSG__RELAY_UINT32_FIELD_MAX (1U + 5U)
+
+/** 1 if every entry of a repeated bytes field is exactly len bytes long. */
+int secmsg__relay_all_len(const ProtobufCBinaryData *v, size_t n, size_t len);
+/** 1 if b is a canonical IdentityPublic (decoded in a stack arena only to be checked). */
+int secmsg__relay_identity_ok(ProtobufCBinaryData b);
+
+/**
+ * The shared canonical decoder (secmsg__wire_decode: a body is accepted only
+ * if it is byte for byte its re-encoding) with protobuf-c's default
+ * allocator; check has the type secmsg__wire_check_fn and gets ctx. Every
+ * refusal is SECMSG_E_MALFORMED; on error *out is NULL.
+ */
+int secmsg__relay_decode_body(void **out, const ProtobufCMessageDescriptor *desc, size_t max,
+                              int (*check)(const ProtobufCMessage *m, const void *ctx),
+                              const void *ctx, const uint8_t *in, size_t len);
+
+/*
+ * Defines a decoder `int fname(type **out, const uint8_t *in, size_t len)`
+ * that calls decode(&m, &desc, max, chk, in, len) (a static helper of the
+ * including file) and refuses a NULL out with SECMSG_E_INVALID_ARG.
+ */
+#define SECMSG__RELAY_DECODER(fname, type, decode, desc, max, chk)                                 \
+    int fname(type **out, const uint8_t *in, size_t len)                                           \
+    {                                                                                              \
+        if (out == NULL)                                                                           \
+            return SECMSG_E_INVALID_ARG;                                                           \
+        void *m;                                                                                   \
+        int rc = decode(&m, &desc, max, chk, in, len);                                             \
+        *out = m;                                                                                  \
+        return rc;                                                                                 \
+    }
+
 #endif
