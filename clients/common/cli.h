@@ -199,7 +199,8 @@ int cli_find_message(secmsg_client *c, const char *peer, const uint8_t *id, secm
 void cli_print_message(cli_ctx *ctx, const secmsg_message *m, const char *text);
 /* Drains the event queue, printing each; *messages += MESSAGE events.
  * Stops early when max > 0 and *messages reaches it. */
-int cli_drain_events(cli_ctx *ctx, secmsg_client *c, size_t max, size_t *messages);
+int cli_drain_events(cli_ctx *ctx, secmsg_client *c, size_t max, size_t *messages,
+                     size_t *refused);
 
 /* cmd_safety_number.c: the 60 digits and the 12 groups of 5 with c. */
 int cli_safety_number_text(cli_ctx *ctx, secmsg_client *c, const char *peer,

@@ -50,7 +50,15 @@ static int sync_once(cli_ctx *ctx, secmsg_client *c, const void *arg)
     } else {
         printf("%zu new message%s\n", received, received == 1 ? "" : "s");
     }
-    return cli_drain_events(ctx, c, 0, &shown);
+    size_t refused = 0;
+    rc = cli_drain_events(ctx, c, 0, &shown, &refused);
+    if (rc == CLI_EXIT_OK && refused > 0) {
+        /* Everything else was stored; scripts still learn that something was forged. */
+        return cli_error(ctx, CLI_EXIT_TRUST,
+                         "%zu incoming message%s failed verification and %s dropped", refused,
+                         refused == 1 ? "" : "s", refused == 1 ? "was" : "were");
+    }
+    return rc;
 }
 
 int cli_cmd_sync(cli_ctx *ctx, int argc, char **argv)

@@ -63,7 +63,7 @@ static int loop(cli_ctx *ctx, secmsg_client *c, const void *arg)
         cli_note(ctx, "watching for messages; Ctrl-C to stop");
     }
     for (;;) {
-        rc = cli_drain_events(ctx, c, o->count, &shown);
+        rc = cli_drain_events(ctx, c, o->count, &shown, NULL);
         if (rc != CLI_EXIT_OK) {
             return rc;
         }

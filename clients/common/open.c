@@ -331,7 +331,17 @@ static void print_event(cli_ctx *ctx, secmsg_client *c, const secmsg_event *ev, 
     fflush(stdout);
 }
 
-int cli_drain_events(cli_ctx *ctx, secmsg_client *c, size_t max, size_t *messages)
+/* Errors that mean a delivery was refused as forged, tampered or untrusted. */
+static int is_refusal(int code)
+{
+    return code == SECMSG_E_DECRYPT || code == SECMSG_E_MALFORMED ||
+           code == SECMSG_E_UNTRUSTED || code == SECMSG_E_SIGNATURE ||
+           code == SECMSG_E_VERSION || code == SECMSG_E_TOO_FAR || code == SECMSG_E_CRYPTO ||
+           code == SECMSG_E_UNKNOWN_PREKEY || code == SECMSG_E_STATE;
+}
+
+int cli_drain_events(cli_ctx *ctx, secmsg_client *c, size_t max, size_t *messages,
+                     size_t *refused)
 {
     secmsg_event ev;
     char *text;
@@ -355,6 +365,9 @@ int cli_drain_events(cli_ctx *ctx, secmsg_client *c, size_t max, size_t *message
         print_event(ctx, c, &ev, text);
         if (ev.type == SECMSG_EVENT_MESSAGE) {
             *messages += 1;
+        }
+        if (refused != NULL && ev.type == SECMSG_EVENT_ERROR && is_refusal(ev.code)) {
+            *refused += 1;
         }
     }
     /* Message text is what the store encrypts; do not leave it in the heap. */

@@ -124,7 +124,8 @@ def test_forged_invites_refused():
         cy.json("init", *FAST_KDF)
         cy.json("redeem", flip_field(inv, 0x32))
         cw.json("sync")
-        cy.json("sync")
+        out = cy.run("sync", check_rc=5)  # the welcome is refused: a non-zero exit
+        check("failed verification" in out.stderr, "no refusal message: %r" % out.stderr)
         cy.run("send", "hello?", check_rc=5)
         # Expired invite.
         inv = cw.json("invite", "--user", "citizen-z", "--ttl", "1", "--no-qr")[-1]["invite"]
