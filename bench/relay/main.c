@@ -45,6 +45,7 @@ typedef struct opts {
     const char *url;
     const char *relay_bin;
     const char *enroll_token; /* caseworker enrollment token for --url */
+    const char *only;         /* comma-separated phases to run, or NULL for all */
 } opts;
 
 static opts O;
@@ -485,7 +486,9 @@ static void usage(FILE *out)
                  "  --url URL     use a running relay on a loopback address instead, with\n"
                  "  --enroll-token TOKEN  a caseworker token from `secmsg-relay admin token`\n"
                  "                (that relay's rate limits apply: start it with --rate 0\n"
-                 "                --anon-rate 0 to measure throughput)\n");
+                 "                --anon-rate 0 to measure throughput)\n"
+                 "  --only LIST   run only these phases (comma-separated: baseline, send,\n"
+                 "                cycle, batched, broadcast); targets of others show 0\n");
 }
 
 static int parse_args(int argc, char **argv)
@@ -519,6 +522,9 @@ static int parse_args(int argc, char **argv)
         } else if (!strcmp(a, "--url") && v) {
             O.url = v;
             i++;
+        } else if (!strcmp(a, "--only") && v) {
+            O.only = v;
+            i++;
         } else if (!strcmp(a, "--enroll-token") && v) {
             O.enroll_token = v;
             i++;
@@ -543,6 +549,22 @@ static int parse_args(int argc, char **argv)
     } else if (!O.relay_bin || !*O.relay_bin) {
         fprintf(stderr, "relay-load: no relay executable (--relay or SECMSG_RELAY_BIN)\n");
         return -1;
+    }
+    return 0;
+}
+
+/* Whether --only (if given) names `phase`. */
+static int wanted(const char *phase)
+{
+    if (!O.only)
+        return 1;
+    size_t n = strlen(phase);
+    for (const char *p = O.only; *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == n && !strncmp(p, phase, n))
+            return 1;
+        p += len + (end != NULL);
     }
     return 0;
 }
@@ -599,12 +621,21 @@ int main(int argc, char **argv)
     fflush(stdout);
 
     result health, send, cyc1, cycb, bc;
+    memset(&health, 0, sizeof health);
+    memset(&send, 0, sizeof send);
+    memset(&cyc1, 0, sizeof cyc1);
+    memset(&cycb, 0, sizeof cycb);
+    memset(&bc, 0, sizeof bc);
     size_t sa = 1, sb = 1 + O.conns, ca = 1 + 2 * (size_t)O.conns, cb = 1 + 3 * (size_t)O.conns;
-    run_phase(&health, "baseline GET /health", "req/s", step_health, sa, sb);
-    run_phase(&send, "send, 1 envelope, durable", "msg/s", step_send, sa, sb);
-    run_phase(&cyc1, "send+fetch+ack, 1 per request", "msg/s", step_cycle1, ca, cb);
-    run_phase(&cycb, "send+fetch+ack, 64 per request", "msg/s", step_cycle_batched, ca, cb);
-    if (broadcast(&bc, 1 + per, O.quick ? 3 : 10) != 0)
+    if (wanted("baseline"))
+        run_phase(&health, "baseline GET /health", "req/s", step_health, sa, sb);
+    if (wanted("send"))
+        run_phase(&send, "send, 1 envelope, durable", "msg/s", step_send, sa, sb);
+    if (wanted("cycle"))
+        run_phase(&cyc1, "send+fetch+ack, 1 per request", "msg/s", step_cycle1, ca, cb);
+    if (wanted("batched"))
+        run_phase(&cycb, "send+fetch+ack, 64 per request", "msg/s", step_cycle_batched, ca, cb);
+    if (wanted("broadcast") && broadcast(&bc, 1 + per, O.quick ? 3 : 10) != 0)
         return 1;
 
     double ratio = health.rate > 0 ? send.rate / health.rate : 0;

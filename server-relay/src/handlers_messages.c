@@ -49,17 +49,81 @@ static enum MHD_Result refuse_ack(struct MHD_Connection *conn, relayd_request *r
                                 "The request acknowledges more ids than the relay accepts.");
 }
 
+void relayd_send_state_free(relayd_request *rq)
+{
+    free(rq->blobs);
+    free(rq->recips);
+    free(rq->envs);
+    rq->blobs = NULL;
+    rq->recips = NULL;
+    rq->envs = NULL;
+    rq->n_recips = 0;
+    if (rq->send_req != NULL) {
+        secmsg__relay__send_request__free_unpacked(rq->send_req, NULL);
+        rq->send_req = NULL;
+    }
+}
+
+static int start_send(relayd_request *rq)
+{
+    return relay_store_send_start(rq->srv->store, rq->dev.id, rq->envs, rq->send_req->n_envelopes,
+                                  relayd_now(), relayd_store_done, rq, &rq->op);
+}
+
+/* The store has answered the send (or refused to start it). */
+static enum MHD_Result send_answered(struct MHD_Connection *conn, relayd_request *rq)
+{
+    relayd_server *srv = rq->srv;
+    uint32_t stored = 0;
+    int rc = rq->op != NULL ? relay_store_send_finish(rq->op, &stored) : rq->op_rc;
+    rq->op = NULL;
+    enum MHD_Result r;
+    switch (rc) {
+    case RELAY_OK:
+        relayd_longpoll_notify(srv->lp, (const uint8_t(*)[32])rq->recips, rq->n_recips);
+        Secmsg__Relay__SendResponse resp = SECMSG__RELAY__SEND_RESPONSE__INIT;
+        resp.has_stored = 1;
+        resp.stored = stored;
+        r = relayd_respond_pb(conn, rq, &resp.base);
+        break;
+    case RELAY_E_NOTFOUND:
+        r = relayd_respond_error(conn, rq, MHD_HTTP_NOT_FOUND, "unknown_recipient",
+                                 "A recipient device is not registered; nothing was stored.");
+        break;
+    case RELAY_E_QUOTA:
+        r = relayd_respond_error(conn, rq, MHD_HTTP_TOO_MANY_REQUESTS, "mailbox_full",
+                                 "A recipient's mailbox is full; nothing was stored.");
+        break;
+    case RELAY_E_DENIED:
+        r = relayd_respond_error(conn, rq, MHD_HTTP_FORBIDDEN, "blob_not_owned",
+                                 "An envelope refers to a blob this device did not upload.");
+        break;
+    case RELAY_E_INVALID:
+        r = relayd_respond_malformed(conn, rq, "SendRequest");
+        break;
+    default:
+        r = relayd_respond_store_error(conn, rq, rc);
+        break;
+    }
+    relayd_send_state_free(rq);
+    return r;
+}
+
+/*
+ * Called once when the body is in, and again when the store has answered:
+ * the send is queued without holding the worker thread (relayd_store_async),
+ * and its 200 comes only after the group's fsync.
+ */
 enum MHD_Result relayd_handle_send(struct MHD_Connection *conn, relayd_request *rq)
 {
     relayd_server *srv = rq->srv;
     Secmsg__Relay__SendRequest *m = NULL;
-    relay_envelope *envs = NULL;
-    uint8_t(*recips)[RELAY_ID_BYTES] = NULL;
-    uint8_t(*blobs)[RELAY_BLOB_ID_BYTES] = NULL;
-    enum MHD_Result r = MHD_NO;
 
+    if (rq->op_started)
+        return send_answered(conn, rq);
     if (secmsg__relay_decode_send(&m, rq->body, rq->body_len, &srv->codec_limits) != SECMSG_OK)
         return refuse_send(conn, rq);
+    rq->send_req = m;
 
     /* The store takes contiguous id arrays; the codec bounded every count. */
     size_t n_env = m->n_envelopes, n_recips = 0, n_blobs = 0;
@@ -67,77 +131,51 @@ enum MHD_Result relayd_handle_send(struct MHD_Connection *conn, relayd_request *
         n_recips += m->envelopes[i]->n_recipients;
         n_blobs += m->envelopes[i]->n_blob_ids;
     }
-    envs = calloc(n_env > 0 ? n_env : 1, sizeof *envs);
-    recips = calloc(n_recips > 0 ? n_recips : 1, sizeof *recips);
-    blobs = calloc(n_blobs > 0 ? n_blobs : 1, sizeof *blobs);
-    if (envs == NULL || recips == NULL || blobs == NULL)
-        goto out;
+    rq->envs = calloc(n_env > 0 ? n_env : 1, sizeof *rq->envs);
+    rq->recips = calloc(n_recips > 0 ? n_recips : 1, sizeof *rq->recips);
+    rq->blobs = calloc(n_blobs > 0 ? n_blobs : 1, sizeof *rq->blobs);
+    if (rq->envs == NULL || rq->recips == NULL || rq->blobs == NULL) {
+        relayd_send_state_free(rq);
+        return MHD_NO;
+    }
+    relay_envelope *envs = rq->envs;
     size_t ri = 0, bi = 0;
     for (size_t i = 0; i < n_env; i++) {
         const Secmsg__Relay__Envelope *e = m->envelopes[i];
         if (e->message_id.len != RELAY_MSGID_BYTES) {
-            r = relayd_respond_malformed(conn, rq, "SendRequest");
-            goto out;
+            relayd_send_state_free(rq);
+            return relayd_respond_malformed(conn, rq, "SendRequest");
         }
         memcpy(envs[i].message_id, e->message_id.data, RELAY_MSGID_BYTES);
-        envs[i].recipients = (const uint8_t(*)[RELAY_ID_BYTES])(recips + ri);
+        envs[i].recipients = (const uint8_t(*)[RELAY_ID_BYTES])(rq->recips + ri);
         envs[i].n_recipients = e->n_recipients;
         for (size_t j = 0; j < e->n_recipients; j++) {
             if (e->recipients[j].len != RELAY_ID_BYTES) {
-                r = relayd_respond_malformed(conn, rq, "SendRequest");
-                goto out;
+                relayd_send_state_free(rq);
+                return relayd_respond_malformed(conn, rq, "SendRequest");
             }
-            memcpy(recips[ri++], e->recipients[j].data, RELAY_ID_BYTES);
+            memcpy(rq->recips[ri++], e->recipients[j].data, RELAY_ID_BYTES);
         }
         envs[i].content = e->content.data;
         envs[i].content_len = e->content.len;
-        envs[i].blob_ids = (const uint8_t(*)[RELAY_BLOB_ID_BYTES])(blobs + bi);
+        envs[i].blob_ids = (const uint8_t(*)[RELAY_BLOB_ID_BYTES])(rq->blobs + bi);
         envs[i].n_blobs = e->n_blob_ids;
         for (size_t j = 0; j < e->n_blob_ids; j++) {
             if (e->blob_ids[j].len != RELAY_BLOB_ID_BYTES) {
-                r = relayd_respond_malformed(conn, rq, "SendRequest");
-                goto out;
+                relayd_send_state_free(rq);
+                return relayd_respond_malformed(conn, rq, "SendRequest");
             }
-            memcpy(blobs[bi++], e->blob_ids[j].data, RELAY_BLOB_ID_BYTES);
+            memcpy(rq->blobs[bi++], e->blob_ids[j].data, RELAY_BLOB_ID_BYTES);
         }
     }
-
-    uint32_t stored = 0;
-    int rc = relay_store_send(srv->store, rq->dev.id, envs, n_env, relayd_now(), &stored);
-    switch (rc) {
-    case RELAY_OK:
-        break;
-    case RELAY_E_NOTFOUND:
-        r = relayd_respond_error(conn, rq, MHD_HTTP_NOT_FOUND, "unknown_recipient",
-                                 "A recipient device is not registered; nothing was stored.");
-        goto out;
-    case RELAY_E_QUOTA:
-        r = relayd_respond_error(conn, rq, MHD_HTTP_TOO_MANY_REQUESTS, "mailbox_full",
-                                 "A recipient's mailbox is full; nothing was stored.");
-        goto out;
-    case RELAY_E_DENIED:
-        r = relayd_respond_error(conn, rq, MHD_HTTP_FORBIDDEN, "blob_not_owned",
-                                 "An envelope refers to a blob this device did not upload.");
-        goto out;
-    case RELAY_E_INVALID:
-        r = relayd_respond_malformed(conn, rq, "SendRequest");
-        goto out;
-    default:
-        r = relayd_respond_store_error(conn, rq, rc);
-        goto out;
+    rq->n_recips = ri;
+    if (n_env == 0) { /* the codec refuses this; nothing to store */
+        relayd_send_state_free(rq);
+        Secmsg__Relay__SendResponse resp = SECMSG__RELAY__SEND_RESPONSE__INIT;
+        resp.has_stored = 1;
+        return relayd_respond_pb(conn, rq, &resp.base);
     }
-    relayd_longpoll_notify(srv->lp, (const uint8_t(*)[32])recips, ri);
-
-    Secmsg__Relay__SendResponse resp = SECMSG__RELAY__SEND_RESPONSE__INIT;
-    resp.has_stored = 1;
-    resp.stored = stored;
-    r = relayd_respond_pb(conn, rq, &resp.base);
-out:
-    free(blobs);
-    free(recips);
-    free(envs);
-    secmsg__relay__send_request__free_unpacked(m, NULL);
-    return r;
+    return relayd_store_async(conn, rq, start_send);
 }
 
 static enum MHD_Result respond_deliveries(struct MHD_Connection *conn, relayd_request *rq,
@@ -189,16 +227,51 @@ out:
     return r;
 }
 
+static int start_fetch(relayd_request *rq)
+{
+    const relayd_config *cfg = rq->srv->cfg;
+    return relay_store_ack_fetch_start(rq->srv->store, rq->dev.id, rq->acks, rq->n_acks,
+                                       cfg->fetch_max_messages, cfg->fetch_max_bytes,
+                                       relayd_store_done, rq, &rq->op);
+}
+
+/*
+ * A fetch that does not wait (wait = 0): the acks and the look at the
+ * mailbox are queued without holding the worker thread (relayd_store_async);
+ * called again with the answer.
+ */
+static enum MHD_Result fetch_now(struct MHD_Connection *conn, relayd_request *rq)
+{
+    if (!rq->op_started)
+        return relayd_store_async(conn, rq, start_fetch);
+    relay_delivery *d = NULL;
+    size_t n = 0;
+    int more = 0;
+    uint32_t prekeys = 0;
+    int rc = rq->op != NULL ? relay_store_ack_fetch_finish(rq->op, &d, &n, &more, NULL, &prekeys)
+                            : rq->op_rc;
+    rq->op = NULL;
+    rq->n_acks = 0;
+    enum MHD_Result r = rc != RELAY_OK ? relayd_respond_store_error(conn, rq, rc)
+                                       : respond_deliveries(conn, rq, d, n, more, prekeys);
+    relay_deliveries_free(d, n);
+    return r;
+}
+
 /*
  * Called once when the request completes and again each time its long poll
  * is resumed. Arms the waiter before fetching (see longpoll.h), suspends
- * on an empty mailbox, answers otherwise or once the wait is over.
+ * on an empty mailbox, answers otherwise or once the wait is over. Without
+ * a wait, fetch_now.
  */
 enum MHD_Result relayd_handle_fetch(struct MHD_Connection *conn, relayd_request *rq)
 {
     relayd_server *srv = rq->srv;
     relayd_waiter *w = &rq->waiter;
     uint64_t now_ns = relayd_now_ns();
+
+    if (rq->wait == 0)
+        return fetch_now(conn, rq);
 
     if (!rq->poll_started) {
         rq->poll_started = 1;
@@ -258,7 +331,7 @@ enum MHD_Result relayd_handle_fetch(struct MHD_Connection *conn, relayd_request 
 enum MHD_Result relayd_handle_fetch_ack(struct MHD_Connection *conn, relayd_request *rq)
 {
     relayd_server *srv = rq->srv;
-    if (rq->poll_started)
+    if (rq->poll_started || rq->op_started) /* resumed */
         return relayd_handle_fetch(conn, rq);
 
     Secmsg__Relay__FetchRequest *m = NULL;

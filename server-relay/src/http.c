@@ -219,6 +219,40 @@ enum MHD_Result relayd_respond_store_error(struct MHD_Connection *conn, relayd_r
                                 "The relay could not complete the request; try again later.");
 }
 
+/* ---- asynchronous store calls ---- */
+
+enum MHD_Result relayd_store_async(struct MHD_Connection *conn, relayd_request *rq,
+                                   int (*start)(relayd_request *rq))
+{
+    relayd_server *srv = rq->srv;
+    rq->conn = conn;
+    rq->op_started = 1;
+    /*
+     * Suspended before the call is queued: its done callback may run at
+     * once and must find the connection suspended. MHD runs the handler
+     * again only after this one returned.
+     */
+    MHD_suspend_connection(conn);
+    atomic_fetch_add(&srv->store_ops, 1);
+    int rc = start(rq);
+    if (rc != RELAY_OK) {
+        rq->op_rc = rc;
+        atomic_fetch_sub(&srv->store_ops, 1);
+        MHD_resume_connection(conn);
+    }
+    return MHD_YES;
+}
+
+void relayd_store_done(void *arg)
+{
+    relayd_request *rq = arg;
+    relayd_server *srv = rq->srv;
+    MHD_resume_connection(rq->conn);
+    /* rq may be gone now. The count drops after the resume: relayd_http_stop
+     * waits for zero before it stops the daemon under it. */
+    atomic_fetch_sub(&srv->store_ops, 1);
+}
+
 /* ---- routing ---- */
 
 static int is_hex_lower(char c)
@@ -712,6 +746,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
     if (rq->waiter.state != WAITER_IDLE)
         relayd_longpoll_disarm(srv->lp, &rq->waiter);
+    /* An op is answered by now: MHD completes a suspended connection only
+     * in MHD_stop_daemon, which waits for every store call. */
+    relay_store_op_free(rq->op);
+    relayd_send_state_free(rq);
     if (rq->blob != NULL)
         relay_blob_abort(rq->blob);
     free(rq->acks);
@@ -906,6 +944,15 @@ void relayd_http_stop(relayd_server *srv)
     unsigned long left = atomic_load(&srv->in_flight);
     if (left > 0)
         relayd_log_error("stopping with %lu requests still in flight", left);
+    /*
+     * A store call's done callback resumes its connection, which must then
+     * still exist. Store calls always end (the store answers every queued
+     * op, also on failure), so this needs no deadline.
+     */
+    while (atomic_load(&srv->store_ops) > 0) {
+        struct timespec ts = {0, 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
     MHD_stop_daemon(srv->daemon);
     srv->daemon = NULL;
     if (ls != MHD_INVALID_SOCKET)

@@ -58,6 +58,7 @@ typedef struct relayd_server {
     uint16_t port; /* bound port, after start */
     atomic_int shutting_down;
     atomic_ulong in_flight; /* requests between first callback and completion */
+    atomic_ulong store_ops; /* asynchronous store calls not yet answered (see relayd_request.op) */
     char *tls_cert;         /* PEM, NUL-terminated; the key is sodium_malloc'd */
     char *tls_key;
     size_t tls_key_size;
@@ -119,7 +120,38 @@ typedef struct relayd_request {
     /* POST /v1/messages/fetch: ids to acknowledge before the first look (malloc'd). */
     uint64_t *acks;
     size_t n_acks;
+
+    /*
+     * A store call answered asynchronously (relay_store_*_start): the
+     * connection is suspended before the call is queued and resumed by its
+     * done callback, so no worker thread waits for a group commit; the
+     * handler then runs again and takes the result. op_rc is a start that
+     * failed (resumed at once, nothing queued).
+     */
+    struct MHD_Connection *conn;
+    relay_store_op *op;
+    int op_started;
+    int op_rc;
+    /* POST /v1/messages: the decoded body and the arrays the store reads until done. */
+    Secmsg__Relay__SendRequest *send_req;
+    relay_envelope *envs;
+    uint8_t (*recips)[RELAY_ID_BYTES];
+    uint8_t (*blobs)[RELAY_BLOB_ID_BYTES];
+    size_t n_recips;
 } relayd_request;
+
+/**
+ * Suspends rq's connection and starts a store call with `start` (which
+ * calls a relay_store_*_start with relayd_store_done as done and rq as
+ * arg). The handler is called again once the call is answered, with
+ * rq->op set (or rq->op_rc the start's error).
+ */
+enum MHD_Result relayd_store_async(struct MHD_Connection *conn, relayd_request *rq,
+                                   int (*start)(relayd_request *rq));
+/** The done callback of every asynchronous store call: resumes the connection. */
+void relayd_store_done(void *arg);
+/** Frees what a POST /v1/messages keeps while its store call runs. */
+void relayd_send_state_free(relayd_request *rq);
 
 /**
  * The transport rule, checked before anything is opened: TLS (certificate

@@ -230,6 +230,7 @@ static int run(const relayd_config *cfg)
     srv.cfg = cfg;
     atomic_init(&srv.shutting_down, 0);
     atomic_init(&srv.in_flight, 0);
+    atomic_init(&srv.store_ops, 0);
     srv.codec_limits.max_body = cfg->send_body_max;
     srv.codec_limits.max_envelope = cfg->envelope_max;
     srv.codec_limits.max_recipients = cfg->recipients_max;

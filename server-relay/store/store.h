@@ -194,6 +194,38 @@ int relay_store_ack_fetch(relay_store *st, const uint8_t id[RELAY_ID_BYTES], con
                           size_t n_ids, size_t max_n, size_t max_bytes, relay_delivery **out,
                           size_t *n, int *more, uint32_t *deleted, uint32_t *prekeys);
 
+/* ---- the same, asynchronously (for an event-driven caller) ---- */
+
+typedef struct relay_store_op relay_store_op;
+typedef void (*relay_store_done_fn)(void *arg);
+
+/**
+ * relay_store_send() and relay_store_ack_fetch() without waiting: the op
+ * is queued and the call returns at once. On RELAY_OK, done(arg) is called
+ * exactly once, from a store thread, when the op is answered, with the
+ * same durability as the waiting call (a send after its group's fsync, an
+ * ack-and-fetch after its commit); done must return quickly and must not
+ * call the store. Only then may the caller take the result with the
+ * matching *_finish() (from any thread), which also frees the op, or drop
+ * it with relay_store_op_free(). Everything the arguments point to (the
+ * envelopes and what they point to, id, ids) must stay valid until done.
+ * On an error return nothing was queued, done is never called and *op is
+ * NULL. relay_store_send_start() needs n >= 1.
+ */
+int relay_store_send_start(relay_store *st, const uint8_t sender[RELAY_ID_BYTES],
+                           const relay_envelope *env, size_t n, uint64_t now,
+                           relay_store_done_fn done, void *arg, relay_store_op **op);
+/** The result of relay_store_send() (and *stored on RELAY_OK); frees op. */
+int relay_store_send_finish(relay_store_op *op, uint32_t *stored);
+int relay_store_ack_fetch_start(relay_store *st, const uint8_t id[RELAY_ID_BYTES],
+                                const uint64_t *ids, size_t n_ids, size_t max_n, size_t max_bytes,
+                                relay_store_done_fn done, void *arg, relay_store_op **op);
+/** The results of relay_store_ack_fetch(); frees op. */
+int relay_store_ack_fetch_finish(relay_store_op *op, relay_delivery **out, size_t *n, int *more,
+                                 uint32_t *deleted, uint32_t *prekeys);
+/** Frees an answered op whose result is not wanted. NULL is a no-op. */
+void relay_store_op_free(relay_store_op *op);
+
 /* ---- blobs (streamed, never whole in memory) ---- */
 
 typedef struct relay_blob_writer relay_blob_writer;

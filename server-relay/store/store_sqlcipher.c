@@ -3,7 +3,8 @@
  *
  * Writes: one commit thread owns the only write connection. A writer fills
  * a `struct wop` on its own stack, queues it and sleeps on the op's
- * condition variable. The commit thread takes the whole queue, opens one
+ * condition variable (or, through relay_store_*_start, queues a heap op
+ * and is called back when it is answered). The commit thread takes the whole queue, opens one
  * transaction (BEGIN IMMEDIATE), runs every op and commits once
  * (synchronous=NORMAL: frames written, not synced). The sync thread then
  * fdatasyncs the WAL once for the group and only then wakes each durable
@@ -298,10 +299,16 @@ struct wop;
 typedef int (*wop_fn)(relay_store *st, struct wop *op);
 
 /*
- * A queued operation. Lives on the waiting caller's stack. `run` (may be
- * NULL) writes inside the group's transaction; `read` (may be NULL) runs
- * on the writer connection after the group committed, outside any
- * transaction, so it sees every committed write, including its own.
+ * A queued operation. Lives on the waiting caller's stack, or, for an
+ * asynchronous call, in its relay_store_op. `run` (may be NULL) writes
+ * inside the group's transaction; `read` (may be NULL) runs on the writer
+ * connection after the group committed, outside any transaction, so it
+ * sees every committed write, including its own.
+ *
+ * Answering: a synchronous caller sleeps on `cv`; an asynchronous op has
+ * `notify` instead (and no cv), called once, without the store's lock,
+ * after which the store never touches the op again (its owner may free it
+ * at once).
  */
 struct wop {
     wop_fn run;
@@ -313,7 +320,14 @@ struct wop {
     bool wrote;               /* set by run() once it has changed something */
     uint64_t stored, deleted; /* counter deltas, applied once committed */
     pthread_cond_t cv;
+    relay_store_done_fn notify;
+    void *notify_arg;
     struct wop *next;
+};
+
+/* Asynchronous ops answered under the lock, notified after unlocking. */
+struct notify_list {
+    struct wop *head, *tail;
 };
 
 struct relay_store {
@@ -762,11 +776,29 @@ static bool try_batch(relay_store *st, struct wop *batch, bool savepoints, bool 
     return true;
 }
 
-/* Lock held. */
-static void wake_op(struct wop *op)
+/* Lock held. An asynchronous op goes on `later`, for notify_all. */
+static void wake_op(struct wop *op, struct notify_list *later)
 {
     op->done = true;
-    pthread_cond_signal(&op->cv);
+    if (op->notify == NULL) {
+        pthread_cond_signal(&op->cv);
+        return;
+    }
+    op->next = NULL;
+    if (later->tail != NULL)
+        later->tail->next = op;
+    else
+        later->head = op;
+    later->tail = op;
+}
+
+/* Lock not held. Each op may be freed by its owner once notified. */
+static void notify_all(struct notify_list *later)
+{
+    for (struct wop *op = later->head, *next; op != NULL; op = next) {
+        next = op->next;
+        op->notify(op->notify_arg);
+    }
 }
 
 static void run_batch(relay_store *st, struct wop *batch)
@@ -811,6 +843,7 @@ static void run_batch(relay_store *st, struct wop *batch)
      * after we unlock.
      */
     bool to_sync = false;
+    struct notify_list later = {NULL, NULL};
     pthread_mutex_lock(&st->mu);
     for (struct wop *op = batch, *next; op != NULL; op = next) {
         next = op->next;
@@ -823,7 +856,7 @@ static void run_batch(relay_store *st, struct wop *batch)
             st->sync_tail = op;
             to_sync = true;
         } else {
-            wake_op(op);
+            wake_op(op, &later);
         }
     }
     if (to_sync) {
@@ -831,6 +864,7 @@ static void run_batch(relay_store *st, struct wop *batch)
         pthread_cond_signal(&st->sync_wake);
     }
     pthread_mutex_unlock(&st->mu);
+    notify_all(&later);
 }
 
 /*
@@ -901,19 +935,47 @@ static void *sync_thread(void *arg)
             atomic_store(&st->sync_failed, true);
         bool failed = atomic_load(&st->sync_failed);
 
+        struct notify_list later = {NULL, NULL};
         pthread_mutex_lock(&st->mu);
         for (struct wop *op = list, *next; op != NULL; op = next) {
             next = op->next;
             if (failed)
                 op->rc = RELAY_E_IO;
-            wake_op(op);
+            wake_op(op, &later);
         }
         if (st->sync_head == NULL) {
             st->sync_busy = false;
             pthread_cond_signal(&st->wake);
         }
         pthread_mutex_unlock(&st->mu);
+        notify_all(&later);
     }
+}
+
+static void op_init(struct wop *op, wop_fn run, wop_fn read, bool durable, void *ctx)
+{
+    memset(op, 0, sizeof *op);
+    op->run = run;
+    op->read = read;
+    op->durable = durable;
+    op->ctx = ctx;
+    op->rc = RELAY_E_IO;
+}
+
+/* Lock held: queues op for the commit thread, unless the store is stopping. */
+static int enqueue(relay_store *st, struct wop *op)
+{
+    if (st->stopping)
+        return RELAY_E_IO;
+    struct wop **head = op->run != NULL ? &st->head : &st->rhead;
+    struct wop **tail = op->run != NULL ? &st->tail : &st->rtail;
+    if (*tail != NULL)
+        (*tail)->next = op;
+    else
+        *head = op;
+    *tail = op;
+    pthread_cond_signal(&st->wake);
+    return RELAY_OK;
 }
 
 /*
@@ -923,35 +985,29 @@ static void *sync_thread(void *arg)
 static int submit_op(relay_store *st, wop_fn run, wop_fn read, bool durable, void *ctx,
                      struct wop *op)
 {
-    memset(op, 0, sizeof *op);
-    op->run = run;
-    op->read = read;
-    op->durable = durable;
-    op->ctx = ctx;
-    op->rc = RELAY_E_IO;
+    op_init(op, run, read, durable, ctx);
     if (run != NULL && atomic_load(&st->sync_failed))
         return RELAY_E_IO;
     if (pthread_cond_init(&op->cv, NULL) != 0)
         return RELAY_E_NOMEM;
     pthread_mutex_lock(&st->mu);
-    if (st->stopping) {
-        pthread_mutex_unlock(&st->mu);
-        pthread_cond_destroy(&op->cv);
-        return RELAY_E_IO;
-    }
-    struct wop **head = run != NULL ? &st->head : &st->rhead;
-    struct wop **tail = run != NULL ? &st->tail : &st->rtail;
-    if (*tail != NULL)
-        (*tail)->next = op;
-    else
-        *head = op;
-    *tail = op;
-    pthread_cond_signal(&st->wake);
-    while (!op->done)
+    int rc = enqueue(st, op);
+    while (rc == RELAY_OK && !op->done)
         pthread_cond_wait(&op->cv, &st->mu);
     pthread_mutex_unlock(&st->mu);
     pthread_cond_destroy(&op->cv);
-    return op->rc;
+    return rc == RELAY_OK ? op->rc : rc;
+}
+
+/* Queues an initialised op whose answer is op->notify; it is not waited for. */
+static int submit_async(relay_store *st, struct wop *op)
+{
+    if (op->run != NULL && atomic_load(&st->sync_failed))
+        return RELAY_E_IO;
+    pthread_mutex_lock(&st->mu);
+    int rc = enqueue(st, op);
+    pthread_mutex_unlock(&st->mu);
+    return rc;
 }
 
 /* A durable write: answered once committed and fsynced. */
@@ -1811,11 +1867,17 @@ static int cmp_id(const void *a, const void *b)
     return memcmp(a, b, RELAY_ID_BYTES);
 }
 
-int relay_store_send(relay_store *st, const uint8_t sender[RELAY_ID_BYTES],
-                     const relay_envelope *env, size_t n, uint64_t now, uint32_t *stored)
+/*
+ * Checks the arguments of a send and fills c with each envelope's distinct
+ * recipients, sorted (malloc'd: send_ctx_free). RELAY_OK with c->n == 0
+ * for nothing to send. Sorting and de-duplicating here keeps that work off
+ * the commit thread.
+ */
+static int send_prepare(struct send_ctx *c, const uint8_t sender[RELAY_ID_BYTES],
+                        const relay_envelope *env, size_t n, uint64_t now)
 {
-    if (st == NULL || sender == NULL || (n != 0 && env == NULL) || stored == NULL ||
-        now > (uint64_t)INT64_MAX)
+    memset(c, 0, sizeof *c);
+    if (sender == NULL || (n != 0 && env == NULL) || now > (uint64_t)INT64_MAX)
         return RELAY_E_INVALID;
     size_t total = 0;
     for (size_t i = 0; i < n; i++) {
@@ -1828,23 +1890,23 @@ int relay_store_send(relay_store *st, const uint8_t sender[RELAY_ID_BYTES],
             return RELAY_E_INVALID;
         total += e->n_recipients;
     }
-    if (n == 0) {
-        *stored = 0;
+    if (n == 0)
         return RELAY_OK;
-    }
 
-    /* Sorting and de-duplicating here keeps that work off the commit thread. */
     uint8_t(*rcpts)[RELAY_ID_BYTES] = malloc(total * RELAY_ID_BYTES);
     size_t *first = malloc((n + 1) * sizeof *first);
-    int rc = RELAY_E_NOMEM;
-    if (rcpts == NULL || first == NULL)
-        goto out;
+    if (rcpts == NULL || first == NULL) {
+        free(rcpts);
+        free(first);
+        return RELAY_E_NOMEM;
+    }
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         const relay_envelope *e = &env[i];
         first[i] = k;
         memcpy(rcpts[k], e->recipients, e->n_recipients * RELAY_ID_BYTES);
-        qsort(rcpts[k], e->n_recipients, RELAY_ID_BYTES, cmp_id);
+        if (e->n_recipients > 1)
+            qsort(rcpts[k], e->n_recipients, RELAY_ID_BYTES, cmp_id);
         size_t u = k + 1;
         for (size_t r = k + 1; r < k + e->n_recipients; r++) {
             if (memcmp(rcpts[r], rcpts[u - 1], RELAY_ID_BYTES) != 0) {
@@ -1856,20 +1918,46 @@ int relay_store_send(relay_store *st, const uint8_t sender[RELAY_ID_BYTES],
         k = u;
     }
     first[n] = k;
+    c->sender = sender;
+    c->env = env;
+    c->n = n;
+    c->recipients = (const uint8_t(*)[RELAY_ID_BYTES])rcpts;
+    c->first = first;
+    c->now = now;
+    return RELAY_OK;
+}
 
-    struct send_ctx c = {.sender = sender,
-                         .env = env,
-                         .n = n,
-                         .recipients = (const uint8_t(*)[RELAY_ID_BYTES])rcpts,
-                         .first = first,
-                         .now = now};
+static void send_ctx_free(struct send_ctx *c)
+{
+    /* recipients and first were malloc'd by send_prepare as mutable arrays. */
+    free((void *)(uintptr_t)c->recipients);
+    free((void *)(uintptr_t)c->first);
+    c->recipients = NULL;
+    c->first = NULL;
+}
+
+static uint32_t clamp_u32(uint64_t v)
+{
+    return v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+}
+
+int relay_store_send(relay_store *st, const uint8_t sender[RELAY_ID_BYTES],
+                     const relay_envelope *env, size_t n, uint64_t now, uint32_t *stored)
+{
+    if (st == NULL || stored == NULL)
+        return RELAY_E_INVALID;
+    struct send_ctx c;
+    int rc = send_prepare(&c, sender, env, n, now);
+    if (rc != RELAY_OK || c.n == 0) {
+        if (rc == RELAY_OK)
+            *stored = 0;
+        return rc;
+    }
     struct wop op;
     rc = submit(st, run_send, &c, &op);
     if (rc == RELAY_OK)
-        *stored = c.stored > UINT32_MAX ? UINT32_MAX : (uint32_t)c.stored;
-out:
-    free(rcpts);
-    free(first);
+        *stored = clamp_u32(c.stored);
+    send_ctx_free(&c);
     return rc;
 }
 
@@ -2103,6 +2191,127 @@ int relay_store_fetch(relay_store *st, const uint8_t id[RELAY_ID_BYTES], size_t 
                       size_t max_bytes, relay_delivery **out, size_t *n, int *more)
 {
     return relay_store_ack_fetch(st, id, NULL, 0, max_n, max_bytes, out, n, more, NULL, NULL);
+}
+
+/* ------------------------------------------------------------------------
+ * Asynchronous calls: the same ops, answered through a callback
+ * ------------------------------------------------------------------------ */
+
+enum op_kind { OP_SEND, OP_ACK_FETCH };
+
+struct relay_store_op {
+    struct wop op;
+    enum op_kind kind;
+    union {
+        struct send_ctx send;
+        struct mailbox_ctx mailbox;
+    } u;
+};
+
+static int start_op(relay_store *st, relay_store_op *o, relay_store_done_fn on_done, void *arg,
+                    relay_store_op **out)
+{
+    o->op.notify = on_done;
+    o->op.notify_arg = arg;
+    *out = o; /* before on_done can run */
+    int rc = submit_async(st, &o->op);
+    if (rc != RELAY_OK)
+        *out = NULL;
+    return rc;
+}
+
+int relay_store_send_start(relay_store *st, const uint8_t sender[RELAY_ID_BYTES],
+                           const relay_envelope *env, size_t n, uint64_t now,
+                           relay_store_done_fn on_done, void *arg, relay_store_op **out)
+{
+    if (out != NULL)
+        *out = NULL;
+    if (st == NULL || on_done == NULL || out == NULL || n == 0)
+        return RELAY_E_INVALID;
+    relay_store_op *o = calloc(1, sizeof *o);
+    if (o == NULL)
+        return RELAY_E_NOMEM;
+    o->kind = OP_SEND;
+    int rc = send_prepare(&o->u.send, sender, env, n, now);
+    if (rc == RELAY_OK) {
+        op_init(&o->op, run_send, NULL, true, &o->u.send);
+        rc = start_op(st, o, on_done, arg, out);
+    }
+    if (rc != RELAY_OK) {
+        send_ctx_free(&o->u.send);
+        free(o);
+    }
+    return rc;
+}
+
+int relay_store_send_finish(relay_store_op *o, uint32_t *stored)
+{
+    if (o == NULL || o->kind != OP_SEND)
+        return RELAY_E_INVALID;
+    int rc = o->op.rc;
+    if (rc == RELAY_OK && stored != NULL)
+        *stored = clamp_u32(o->u.send.stored);
+    relay_store_op_free(o);
+    return rc;
+}
+
+int relay_store_ack_fetch_start(relay_store *st, const uint8_t id[RELAY_ID_BYTES],
+                                const uint64_t *ids, size_t n_ids, size_t max_n, size_t max_bytes,
+                                relay_store_done_fn on_done, void *arg, relay_store_op **out)
+{
+    if (out != NULL)
+        *out = NULL;
+    if (st == NULL || id == NULL || (n_ids != 0 && ids == NULL) || max_n == 0 || on_done == NULL ||
+        out == NULL)
+        return RELAY_E_INVALID;
+    relay_store_op *o = calloc(1, sizeof *o);
+    if (o == NULL)
+        return RELAY_E_NOMEM;
+    o->kind = OP_ACK_FETCH;
+    struct mailbox_ctx *c = &o->u.mailbox;
+    c->ack.id = id;
+    c->ack.ids = ids;
+    c->ack.n = n_ids;
+    c->max_n = max_n > (size_t)INT32_MAX ? (size_t)INT32_MAX : max_n;
+    c->max_bytes = max_bytes;
+    op_init(&o->op, n_ids != 0 ? run_ack : NULL, read_mailbox, false, c);
+    int rc = start_op(st, o, on_done, arg, out);
+    if (rc != RELAY_OK)
+        free(o);
+    return rc;
+}
+
+int relay_store_ack_fetch_finish(relay_store_op *o, relay_delivery **out, size_t *n, int *more,
+                                 uint32_t *deleted, uint32_t *prekeys)
+{
+    if (o == NULL || o->kind != OP_ACK_FETCH || out == NULL || n == NULL || more == NULL)
+        return RELAY_E_INVALID;
+    struct mailbox_ctx *c = &o->u.mailbox;
+    int rc = o->op.rc;
+    if (rc == RELAY_OK) {
+        *out = c->list;
+        *n = c->count;
+        *more = c->more;
+        c->list = NULL;
+        c->count = 0;
+        if (deleted != NULL)
+            *deleted = clamp_u32(c->ack.deleted);
+        if (prekeys != NULL)
+            *prekeys = clamp_u32(c->prekeys);
+    }
+    relay_store_op_free(o);
+    return rc;
+}
+
+void relay_store_op_free(relay_store_op *o)
+{
+    if (o == NULL)
+        return;
+    if (o->kind == OP_SEND)
+        send_ctx_free(&o->u.send);
+    else
+        relay_deliveries_free(o->u.mailbox.list, o->u.mailbox.count);
+    free(o);
 }
 
 /* ------------------------------------------------------------------------

@@ -694,6 +694,97 @@ Test(messages, send_fetch_ack)
     cr_assert_gt(stats.commits, 0);
 }
 
+/* A done callback's flag, waited for under a lock (the callback runs on a store thread). */
+struct async_wait {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int calls;
+};
+
+static void async_done(void *arg)
+{
+    struct async_wait *w = arg;
+    pthread_mutex_lock(&w->mu);
+    w->calls++;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void async_wait_for(struct async_wait *w, int calls)
+{
+    pthread_mutex_lock(&w->mu);
+    while (w->calls < calls)
+        pthread_cond_wait(&w->cv, &w->mu);
+    pthread_mutex_unlock(&w->mu);
+}
+
+Test(messages, async_send_and_ack_fetch)
+{
+    uint8_t a[RELAY_ID_BYTES], b[RELAY_ID_BYTES], nobody[RELAY_ID_BYTES];
+    cr_assert_eq(new_device(g_st, "alice", ROLE_CITIZEN, a), RELAY_OK);
+    cr_assert_eq(new_device(g_st, "bob", ROLE_CITIZEN, b), RELAY_OK);
+    randombytes_buf(nobody, sizeof nobody);
+    struct async_wait w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+
+    relay_envelope env;
+    memset(&env, 0, sizeof env);
+    memset(env.message_id, 7, RELAY_MSGID_BYTES);
+    env.recipients = (const uint8_t(*)[RELAY_ID_BYTES])b;
+    env.n_recipients = 1;
+    env.content = (const uint8_t *)"async";
+    env.content_len = 5;
+    relay_store_op *op = NULL;
+    cr_assert_eq(relay_store_send_start(g_st, a, &env, 1, NOW, async_done, &w, &op), RELAY_OK);
+    cr_assert_not_null(op);
+    async_wait_for(&w, 1);
+    uint32_t stored = 0;
+    cr_assert_eq(relay_store_send_finish(op, &stored), RELAY_OK);
+    cr_assert_eq(stored, 1);
+
+    /* A refused send reports its error through finish and stores nothing. */
+    env.recipients = (const uint8_t(*)[RELAY_ID_BYTES])nobody;
+    cr_assert_eq(relay_store_send_start(g_st, a, &env, 1, NOW, async_done, &w, &op), RELAY_OK);
+    async_wait_for(&w, 2);
+    cr_assert_eq(relay_store_send_finish(op, &stored), RELAY_E_NOTFOUND);
+    /* Invalid arguments: nothing queued, no callback, no op. */
+    cr_assert_eq(relay_store_send_start(g_st, a, &env, 0, NOW, async_done, &w, &op),
+                 RELAY_E_INVALID);
+    cr_assert_null(op);
+
+    relay_delivery *d = NULL;
+    size_t n = 0;
+    int more = 1;
+    uint32_t deleted = 99, prekeys = 99;
+    cr_assert_eq(relay_store_ack_fetch_start(g_st, b, NULL, 0, 10, 1 << 20, async_done, &w, &op),
+                 RELAY_OK);
+    async_wait_for(&w, 3);
+    cr_assert_eq(relay_store_ack_fetch_finish(op, &d, &n, &more, &deleted, &prekeys), RELAY_OK);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(more, 0);
+    cr_assert_eq(deleted, 0);
+    cr_assert_eq(prekeys, 0);
+    cr_assert_eq(d[0].content_len, 5);
+    cr_assert_eq(memcmp(d[0].content, "async", 5), 0);
+    uint64_t id = d[0].id;
+    relay_deliveries_free(d, n);
+
+    /* The acks are applied before the look at the mailbox. */
+    cr_assert_eq(relay_store_ack_fetch_start(g_st, b, &id, 1, 10, 1 << 20, async_done, &w, &op),
+                 RELAY_OK);
+    async_wait_for(&w, 4);
+    cr_assert_eq(relay_store_ack_fetch_finish(op, &d, &n, &more, &deleted, NULL), RELAY_OK);
+    cr_assert_eq(n, 0);
+    cr_assert_eq(deleted, 1);
+    relay_deliveries_free(d, n);
+
+    /* An answered op may be dropped without its result. */
+    cr_assert_eq(relay_store_ack_fetch_start(g_st, b, NULL, 0, 10, 1 << 20, async_done, &w, &op),
+                 RELAY_OK);
+    async_wait_for(&w, 5);
+    relay_store_op_free(op);
+    cr_assert_eq(w.calls, 5);
+}
+
 Test(messages, fanout_1000_stores_content_once, .timeout = 240)
 {
     enum { N = 1000 };
