@@ -32,16 +32,20 @@ static int session_load(secmsg_client *c, const uint8_t device_id[32], secmsg_se
     return rc;
 }
 
+/* The serialized state is a transient copy: malloc and wipe (no guard
+ * pages, which cost system calls per message). */
 static int session_save(secmsg_client *c, const uint8_t device_id[32], const secmsg_session *s)
 {
     size_t len = secmsg_session_serialized_len(s);
-    uint8_t *buf = sodium_malloc(len);
+    size_t cap = len;
+    uint8_t *buf = malloc(cap == 0 ? 1 : cap);
     if (buf == NULL)
         return SECMSG_E_NOMEM;
-    int rc = secmsg_session_serialize(s, buf, len, &len);
+    int rc = secmsg_session_serialize(s, buf, cap, &len);
     if (rc == SECMSG_OK)
         rc = secmsg__store_session_put(c->st, device_id, buf, len);
-    sodium_free(buf);
+    sodium_memzero(buf, cap);
+    free(buf);
     return rc;
 }
 

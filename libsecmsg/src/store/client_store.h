@@ -11,7 +11,7 @@
  *
  * All functions return SECMSG_OK or a negative secmsg_error. Failing
  * functions change nothing. Every blob output (settings, sessions, message
- * text, outbox envelopes) is sodium_malloc'd and freed with
+ * text, outbox envelopes) is a store blob (malloc'd with its size in front) freed with
  * secmsg__store_free, which wipes it. Deletes and updates by key are
  * NOT_FOUND when no row matched.
  *
@@ -80,7 +80,7 @@ void secmsg__store_free(void *p, size_t len);
 
 /* ---- settings: small named values (identity, prekeys, relay URL, ...) ---- */
 /* Names are short ASCII constants of the client layer. get: NOT_FOUND if
- * absent; *out is sodium_malloc'd (free with secmsg__store_free). */
+ * absent; *out is a store blob (free with secmsg__store_free). */
 int secmsg__store_setting_put(secmsg__store *s, const char *name, const uint8_t *v, size_t len);
 int secmsg__store_setting_get(secmsg__store *s, const char *name, uint8_t **out, size_t *len);
 int secmsg__store_setting_del(secmsg__store *s, const char *name);
@@ -113,14 +113,14 @@ int secmsg__store_contact_summary(secmsg__store *s, const char *user_id, secmsg_
 int secmsg__store_session_put(secmsg__store *s, const uint8_t device_id[32], const uint8_t *st,
                               size_t len);
 int secmsg__store_session_get(secmsg__store *s, const uint8_t device_id[32], uint8_t **st,
-                              size_t *len); /* sodium_malloc'd */
+                              size_t *len); /* a store blob */
 
 /* ---- messages ------------------------------------------------------------ */
 /* Insert; EXISTS if (id) is already stored. */
 int secmsg__store_message_put(secmsg__store *s, const secmsg_message *m, const char *text);
 int secmsg__store_message_count(secmsg__store *s, const char *peer, size_t *n);
 /* index-th (0 = oldest, in insertion order) of a conversation; *text
- * (may be NULL: meta only) sodium_malloc'd, NUL-terminated (free with
+ * (may be NULL: meta only) a store blob, NUL-terminated (free with
  * secmsg__store_free). */
 int secmsg__store_message_at(secmsg__store *s, const char *peer, size_t index,
                              secmsg_message *m, char **text);
@@ -136,7 +136,7 @@ int secmsg__store_seen_add(secmsg__store *s, const uint8_t sender[32], const uin
 /* ---- outbox: ready-to-send envelopes (encoded relay Envelope bytes) ------- */
 int secmsg__store_outbox_add(secmsg__store *s, const uint8_t id[16], const uint8_t *env,
                              size_t len);
-/* The oldest entry: NOT_FOUND when empty; *env sodium_malloc'd. */
+/* The oldest entry: NOT_FOUND when empty; *env a store blob. */
 int secmsg__store_outbox_first(secmsg__store *s, uint8_t id[16], uint8_t **env, size_t *len);
 int secmsg__store_outbox_count(secmsg__store *s, size_t *n);
 int secmsg__store_outbox_del(secmsg__store *s, const uint8_t id[16]);

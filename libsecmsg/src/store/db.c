@@ -143,12 +143,38 @@ const char *secmsg__store_last_error(const secmsg__store *s)
     return s != NULL ? s->err : "no store";
 }
 
+/*
+ * Blobs the store returns carry their allocated size in a 16-byte header
+ * (which keeps the payload aligned), so secmsg__store_free wipes exactly
+ * what was allocated whatever len the caller passes. They are short-lived
+ * copies (a session for one message, a text for one display), so plain
+ * malloc: sodium_malloc's guard pages cost several system calls per copy,
+ * which dominated receiving. Long-lived secrets (the database key) stay
+ * in sodium_malloc.
+ */
+#define BLOB_HEADER 16U
+
+void *secmsg__store_blob_alloc(size_t n)
+{
+    if (n > SIZE_MAX - BLOB_HEADER)
+        return NULL;
+    uint8_t *b = malloc(BLOB_HEADER + n);
+    if (b == NULL)
+        return NULL;
+    memcpy(b, &n, sizeof n);
+    return b + BLOB_HEADER;
+}
+
 void secmsg__store_free(void *p, size_t len)
 {
-    /* Every blob the store returns is sodium_malloc'd; sodium_free wipes the
-     * whole allocation, so len is not needed (and not trusted). */
     (void)len;
-    sodium_free(p);
+    if (p == NULL)
+        return;
+    uint8_t *b = (uint8_t *)p - BLOB_HEADER;
+    size_t n;
+    memcpy(&n, b, sizeof n);
+    sodium_memzero(b, BLOB_HEADER + n);
+    free(b);
 }
 
 /* ------------------------------------------------------------------------

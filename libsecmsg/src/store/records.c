@@ -137,8 +137,8 @@ static int bad_row(secmsg__store *s, const char *what)
     return secmsg__store_fail(s, SECMSG_E_STORE, what);
 }
 
-/* Copies column col (a blob of at most max bytes) into a sodium_malloc'd
- * buffer; with nul, one more byte holds a terminating NUL. */
+/* Copies column col (a blob of at most max bytes) into a store blob
+ * (secmsg__store_blob_alloc); with nul, one more byte holds a terminating NUL. */
 static int column_dup(secmsg__store *s, sqlite3_stmt *st, int col, size_t max, int nul,
                       uint8_t **out, size_t *len)
 {
@@ -150,7 +150,7 @@ static int column_dup(secmsg__store *s, sqlite3_stmt *st, int col, size_t max, i
     if (n > 0 && p == NULL)
         return secmsg__store_fail(s, SECMSG_E_NOMEM, "out of memory reading the database");
     size_t cap = (size_t)n + (nul ? 1U : 0U);
-    uint8_t *buf = sodium_malloc(cap > 0 ? cap : 1);
+    uint8_t *buf = secmsg__store_blob_alloc(cap > 0 ? cap : 1);
     if (buf == NULL)
         return secmsg__store_fail(s, SECMSG_E_NOMEM, "out of memory");
     if (n > 0)

@@ -70,6 +70,8 @@ struct secmsg__store {
 int secmsg__store_sqlite_error(secmsg__store *s, int sqlite_rc, const char *what);
 /* Records a plain sentence as the last error and returns err. */
 int secmsg__store_fail(secmsg__store *s, int err, const char *sentence);
+/* A blob for a getter's result, freed (and wiped) by secmsg__store_free. */
+void *secmsg__store_blob_alloc(size_t n);
 /* The cached statement id, prepared on first use. */
 int secmsg__store_stmt_get(secmsg__store *s, secmsg__store_stmt id, sqlite3_stmt **out);
 /* Resets a statement after use and drops its bindings. */
