@@ -1531,3 +1531,54 @@ Test(tx, other_connection_sees_nothing_before_commit)
     cr_assert_eq(n, 1);
     secmsg__store_close(h);
 }
+
+/* The synchronous level the connection is at: 2 FULL, 1 NORMAL. */
+static int sync_level(void)
+{
+    sqlite3_stmt *st = NULL;
+    cr_assert_eq(sqlite3_prepare_v2(g_st->db, "PRAGMA synchronous", -1, &st, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+    int v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+Test(tx, relaxed_commit_then_durable_again)
+{
+    cr_assert_eq(sync_level(), 2);
+    cr_assert_eq(secmsg__store_begin_relaxed(g_st), SECMSG_OK);
+    cr_assert_eq(sync_level(), 1);
+    cr_assert_eq(secmsg__store_begin_relaxed(g_st), SECMSG_E_STATE);
+    write_unit(5);
+    cr_assert_eq(secmsg__store_commit(g_st), SECMSG_OK);
+    cr_assert_eq(sync_level(), 2);
+    reopen();
+    assert_unit(5, 1);
+}
+
+Test(tx, relaxed_rollback_restores_durable)
+{
+    cr_assert_eq(secmsg__store_begin_relaxed(g_st), SECMSG_OK);
+    write_unit(6);
+    secmsg__store_rollback(g_st);
+    cr_assert_eq(sync_level(), 2);
+    assert_unit(6, 0);
+}
+
+Test(tx, savepoint_undoes_one_unit)
+{
+    cr_assert_eq(secmsg__store_savepoint(g_st), SECMSG_E_STATE);
+    cr_assert_eq(secmsg__store_begin(g_st), SECMSG_OK);
+    cr_assert_eq(secmsg__store_savepoint(g_st), SECMSG_OK);
+    write_unit(7);
+    cr_assert_eq(secmsg__store_rollback_to(g_st), SECMSG_OK);
+    cr_assert_eq(secmsg__store_savepoint(g_st), SECMSG_OK);
+    write_unit(8);
+    cr_assert_eq(secmsg__store_release(g_st), SECMSG_OK);
+    cr_assert_eq(secmsg__store_commit(g_st), SECMSG_OK);
+    assert_unit(8, 1);
+    uint8_t dev[32], *out = NULL;
+    size_t len = 0;
+    memset(dev, 7, sizeof dev);
+    cr_assert_eq(secmsg__store_session_get(g_st, dev, &out, &len), SECMSG_E_NOT_FOUND);
+}

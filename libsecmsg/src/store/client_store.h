@@ -67,6 +67,10 @@ const char *secmsg__store_last_error(const secmsg__store *s);
 int secmsg__store_begin(secmsg__store *s);
 int secmsg__store_commit(secmsg__store *s);
 void secmsg__store_rollback(secmsg__store *s);
+/* Begins a transaction whose commit does not wait for the disk: it
+ * survives a process crash, a power loss may undo it (whole). Only for
+ * changes whose loss is harmless. Commit/rollback end it as usual. */
+int secmsg__store_begin_relaxed(secmsg__store *s);
 /* Inside a transaction, one nested unit (not nestable itself): undone
  * alone by rollback_to (which also ends it), kept by release. rollback_to
  * is STORE when SQLite already rolled the whole transaction back (then

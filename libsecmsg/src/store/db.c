@@ -542,6 +542,15 @@ void secmsg__store_close(secmsg__store *s)
  * Transactions
  * ------------------------------------------------------------------------ */
 
+/* Back to durable commits after a relaxed transaction. */
+static int unrelax(secmsg__store *s)
+{
+    if (!s->relaxed)
+        return SECMSG_OK;
+    s->relaxed = 0;
+    return exec(s, "PRAGMA synchronous = FULL", "could not restore durable commits");
+}
+
 int secmsg__store_begin(secmsg__store *s)
 {
     if (s == NULL)
@@ -563,14 +572,43 @@ int secmsg__store_commit(secmsg__store *s)
     s->in_tx = 0;
     /* SQLite rolls the whole transaction back by itself on some errors
      * (full disk, I/O error, out of memory) inside it. */
-    if (sqlite3_get_autocommit(s->db))
+    if (sqlite3_get_autocommit(s->db)) {
+        (void)unrelax(s);
         return secmsg__store_fail(s, SECMSG_E_STORE,
                                   "the transaction was rolled back after an earlier failure");
+    }
     int rc = exec(s, "COMMIT", "could not commit");
     if (rc != SECMSG_OK && !sqlite3_get_autocommit(s->db))
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    int back = unrelax(s);
+    return rc != SECMSG_OK ? rc : back;
+}
+
+/*
+ * A transaction that commits without waiting for the disk (WAL,
+ * synchronous=NORMAL, which SQLite lets change only outside a
+ * transaction): a process crash keeps it (it is in the OS page cache), a
+ * power loss may undo it together with later relaxed commits, never half of
+ * it. Only for changes whose loss is harmless, e.g. marking an outbox entry
+ * sent: undone, the entry is sent again and the receiver drops the copy.
+ * Commit or rollback restores synchronous=FULL.
+ */
+int secmsg__store_begin_relaxed(secmsg__store *s)
+{
+    if (s == NULL)
+        return SECMSG_E_INVALID_ARG;
+    if (s->in_tx)
+        return secmsg__store_fail(s, SECMSG_E_STATE, "a transaction is already open");
+    int rc = exec(s, "PRAGMA synchronous = NORMAL", "could not relax the commit");
+    if (rc == SECMSG_OK)
+        rc = secmsg__store_begin(s);
+    if (rc == SECMSG_OK)
+        s->relaxed = 1;
+    else
+        (void)exec(s, "PRAGMA synchronous = FULL", "could not restore durable commits");
     return rc;
 }
+
 
 int secmsg__store_savepoint(secmsg__store *s)
 {
@@ -609,6 +647,7 @@ void secmsg__store_rollback(secmsg__store *s)
     s->in_tx = 0;
     if (!sqlite3_get_autocommit(s->db))
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    (void)unrelax(s);
 }
 
 /* ------------------------------------------------------------------------

@@ -62,6 +62,7 @@ struct secmsg__store {
     char *keys_path; /* path + ".keys" */
     secmsg__store_secrets *sec;
     int in_tx; /* inside secmsg__store_begin() */
+    int relaxed; /* the open transaction commits with synchronous=NORMAL */
     char err[160];
 };
 
