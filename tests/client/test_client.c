@@ -226,6 +226,7 @@ Test(client, conversation_events_and_restart)
 typedef struct fault {
     int flip_next_send; /* flip the last byte of the next POST /v1/messages body */
     int down;           /* answer nothing */
+    int down_at_claim;  /* answer nothing from the first prekey claim on */
     secmsg__curl_ctx *curl;
 } fault;
 
@@ -233,6 +234,8 @@ static int faulty_transport(void *ctx, const secmsg_http_request *req, int *stat
                             uint8_t *resp, size_t cap, size_t *len)
 {
     fault *f = ctx;
+    if (f->down_at_claim && strstr(req->url, "/v1/prekeys/claim") != NULL)
+        f->down = 1;
     if (f->down)
         return 1;
     if (f->flip_next_send && strcmp(req->method, "POST") == 0 &&
@@ -422,4 +425,40 @@ Test(client, platform_key_unlock)
                  SECMSG_E_NOT_FOUND);
     /* The PIN still opens it. */
     secmsg_client_close(reopen(NULL, "bio"));
+}
+
+Test(client, redeem_resumes_after_a_failure_past_registration)
+{
+    secmsg_client *cw = caseworker("anna", "anna");
+    char invite[SECMSG_INVITE_MAX];
+    size_t n = 0;
+    cr_assert_eq(secmsg_client_create_invite(cw, "bo", 0, invite, sizeof invite, &n), SECMSG_OK);
+    secmsg_client *ci = new_client("bo");
+    fault f = {.down_at_claim = 1};
+    cr_assert_eq(secmsg__curl_ctx_new(&f.curl), SECMSG_OK);
+    cr_assert_eq(secmsg_client_set_transport(ci, faulty_transport, &f), SECMSG_OK);
+    /* Registered, then the network goes: no contact, no session. */
+    cr_assert_eq(secmsg_client_redeem_invite(ci, invite), SECMSG_E_NETWORK);
+    cr_assert_eq(secmsg_client_role(ci), SECMSG_ROLE_CITIZEN);
+    size_t count = 1;
+    cr_assert_eq(secmsg_client_contact_count(ci, &count), SECMSG_OK);
+    cr_assert_eq(count, 0U);
+    /* After a restart, the same invite finishes the job (the token is not reused). */
+    ci = reopen(ci, "bo");
+    int rc = secmsg_client_redeem_invite(ci, invite);
+    cr_assert_eq(rc, SECMSG_OK, "resume: %s", secmsg_client_last_error(ci));
+    cr_assert_eq(secmsg_client_redeem_invite(ci, invite), SECMSG_E_EXISTS);
+    sync_ok(cw, 0);
+    sync_ok(ci, 0);
+    secmsg_contact k;
+    cr_assert_eq(secmsg_client_contact_find(ci, "anna", &k), SECMSG_OK);
+    cr_assert_eq(k.verification, SECMSG_VERIFIED_INVITE);
+    send_ok(ci, "anna", "made it");
+    sync_ok(cw, 1);
+    expect_text(cw, "bo", 0, 0, "made it");
+    /* A caseworker device cannot redeem. */
+    cr_assert_eq(secmsg_client_redeem_invite(cw, invite), SECMSG_E_STATE);
+    secmsg_client_close(cw);
+    secmsg_client_close(ci);
+    secmsg__curl_ctx_free(f.curl);
 }

@@ -184,8 +184,14 @@ SECMSG_API int secmsg_client_enroll_caseworker(secmsg_client *c, const char *rel
  * fingerprint (UNTRUSTED), opens the session and sends the hello that
  * proves this device holds the invite. The caseworker's welcome (its root
  * certificate) arrives with a later sync and is checked against the
- * invite's root fingerprint. Errors: MALFORMED (not an invite), EXPIRED,
- * UNTRUSTED, STATE (already enrolled), NETWORK, RELAY, STORE.
+ * invite's root fingerprint.
+ * An already enrolled citizen device may redeem again (after a redeem that
+ * failed past registration, or an invite from a further caseworker): then
+ * the device is not registered again; the invite must name the same relay
+ * and the same municipality root key, and there must be no conversation
+ * with that caseworker yet (EXISTS).
+ * Errors: MALFORMED (not an invite), EXPIRED, UNTRUSTED, EXISTS, STATE
+ * (enrolled as staff, or at another relay), NETWORK, RELAY, STORE.
  */
 SECMSG_API int secmsg_client_redeem_invite(secmsg_client *c, const char *invite);
 

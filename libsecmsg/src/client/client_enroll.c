@@ -339,12 +339,50 @@ out:
     return rc;
 }
 
+/*
+ * A citizen device that is already enrolled redeems again: the earlier
+ * redeem stopped after registering (network failure, or keys that did not
+ * match), or a further caseworker of the same municipality invites it. The
+ * device is registered, so the invite's token is not used; the invite must
+ * name the same relay and the root key this device pinned, and there must
+ * be no conversation with that caseworker yet.
+ */
+static int resume_redeem(secmsg_client *c, const secmsg__invite *inv)
+{
+    uint8_t *pinned = NULL;
+    size_t n = 0;
+    if (strcmp(inv->relay_url, c->relay_url) != 0)
+        return secmsg__client_fail(c, SECMSG_E_STATE,
+                                   "this device is enrolled at another relay than the invite's");
+    int rc = secmsg__store_setting_get(c->st, SETTING_ROOT_FP, &pinned, &n);
+    if (rc != SECMSG_OK)
+        return secmsg__client_fail(c, rc, "cannot read the pinned municipality key");
+    int same = n == 32 && sodium_memcmp(pinned, inv->root_fp, 32) == 0;
+    secmsg__store_free(pinned, n);
+    if (!same)
+        return secmsg__client_fail(c, SECMSG_E_UNTRUSTED,
+                                   "the invite names another municipality key than this "
+                                   "device trusts");
+    secmsg__contact_row existing;
+    rc = secmsg__store_contact_get(c->st, inv->caseworker, &existing);
+    if (rc == SECMSG_OK)
+        return secmsg__client_fail(c, SECMSG_E_EXISTS,
+                                   "this device already has a conversation with %s",
+                                   inv->caseworker);
+    if (rc != SECMSG_E_NOT_FOUND)
+        return rc;
+    rc = secmsg__client_relay(c);
+    if (rc == SECMSG_OK)
+        (void)secmsg__client_upload_prekeys(c, 0);
+    return rc;
+}
+
 int secmsg_client_redeem_invite(secmsg_client *c, const char *invite)
 {
     if (c == NULL || invite == NULL)
         return SECMSG_E_INVALID_ARG;
-    if (c->role != SECMSG_ROLE_NONE)
-        return secmsg__client_fail(c, SECMSG_E_STATE, "this device is already enrolled");
+    if (c->role != SECMSG_ROLE_NONE && c->role != SECMSG_ROLE_CITIZEN)
+        return secmsg__client_fail(c, SECMSG_E_STATE, "this device is enrolled as staff");
     secmsg__invite inv;
     secmsg_session *s = NULL;
     uint8_t *state = NULL;
@@ -359,6 +397,12 @@ int secmsg_client_redeem_invite(secmsg_client *c, const char *invite)
         rc = secmsg__client_fail(c, SECMSG_E_EXPIRED,
                                  "the invite has expired; ask the caseworker for a new one");
         goto out;
+    }
+    if (c->role == SECMSG_ROLE_CITIZEN) {
+        rc = resume_redeem(c, &inv);
+        if (rc != SECMSG_OK)
+            goto out;
+        goto connect;
     }
     rc = set_relay_url(c, inv.relay_url);
     if (rc == SECMSG_OK)
@@ -389,6 +433,7 @@ int secmsg_client_redeem_invite(secmsg_client *c, const char *invite)
     }
     (void)secmsg__client_upload_prekeys(c, 0);
 
+connect:;
     /* The caseworker: by construction, the device with the invite's fingerprint. */
     secmsg__contact_row cw;
     memset(&cw, 0, sizeof cw);
