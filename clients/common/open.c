@@ -273,6 +273,7 @@ static void print_event(cli_ctx *ctx, secmsg_client *c, const secmsg_event *ev, 
     int have = 0;
     int n;
 
+    memset(&m, 0, sizeof m);
     if (ev->type == SECMSG_EVENT_MESSAGE || ev->type == SECMSG_EVENT_RECEIPT) {
         have = cli_find_message(c, ev->peer, ev->message_id, &m, text, SECMSG_MAX_TEXT + 1) ==
                SECMSG_OK;
