@@ -31,10 +31,12 @@
  * that; each read statement is reset before its connection goes back to
  * the pool, so no connection keeps an old snapshot.
  *
- * Message content is stored once per envelope (table envelopes); each
- * recipient gets a small row in messages pointing at it. The op deleting
- * the last row of an envelope deletes the envelope, and per-mailbox
- * counters (table mailboxes) make the quota check O(1).
+ * Message content is stored once per envelope (table envelopes, with a
+ * reference count); each recipient gets a small row in messages, keyed
+ * (recipient, id), pointing at it. The op deleting the last reference
+ * deletes the envelope, and per-mailbox counters (table mailboxes, which
+ * also hand out the ids) make the quota check O(1). See SCHEMA_V1 and
+ * MIGRATE_V1_V2.
  *
  * Blobs: `<path>.blobs/<hex id>`, written through a temporary file in that
  * directory, fsynced, hard-linked to their final name (link() never
@@ -167,12 +169,74 @@ static const char SCHEMA_V1[] =
     ") WITHOUT ROWID;";
 
 /*
+ * Version 2: less B-tree work per send on the commit thread. Invariants:
+ * - messages is keyed (recipient, id), WITHOUT ROWID: a fetch reads one
+ *   range, an ack finds its row by key, and no separate mailbox index or
+ *   rowid table is written. Its rows stay small (the content is in
+ *   envelopes, appended at the end of a rowid table): a recipient's
+ *   messages are many to a page, so inserts rarely split a page. (Content
+ *   inline in messages was measured slower: every send then dirtied a page
+ *   holding a dozen rows, and split one every few sends.)
+ * - envelopes.refs is the number of messages rows pointing at the
+ *   envelope (>= 1); deleting the last of them deletes the envelope.
+ * - ids are global (unique across mailboxes, as in v1) and increasing:
+ *   the commit thread counts them in memory (relay_store.next_id), and a
+ *   send records each message's id in its mailbox's last_id, in the row it
+ *   rewrites anyway (the counters). An id, once committed, is at most the
+ *   largest last_id, and the store starts counting above that, so no id
+ *   is handed out again (a repeated ack cannot delete a newer message)
+ *   without a counter row written by every send. Migrated mailboxes start
+ *   at the largest id v1 ever gave out.
+ * - messages.received is its envelope's time: a purge deletes every
+ *   reference to an expired envelope and so the envelope. It is not
+ *   indexed: an index entry (time, recipient, id) is as large as the row,
+ *   and keeping it took about a third more CPU per send (relay-store-bench);
+ *   the hourly purge reads the table once instead (rows of ~60 bytes).
+ * A send to one recipient writes three B-trees (mailboxes, envelopes,
+ * messages) and reads one row; v1 wrote seven (mailboxes, envelopes and
+ * its index, messages and its two indexes, sqlite_sequence) and read two.
+ */
+static const char MIGRATE_V1_V2[] =
+    "ALTER TABLE mailboxes ADD COLUMN last_id INTEGER DEFAULT 0;"
+    "UPDATE mailboxes SET last_id ="
+    " coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'messages'), 0);"
+    "CREATE TABLE envelopes_v2 ("
+    " id INTEGER PRIMARY KEY,"
+    " sender BLOB,"
+    " message_id BLOB,"
+    " received INTEGER,"
+    " refs INTEGER,"
+    " blob_ids BLOB,"
+    " content BLOB"
+    ");"
+    "INSERT INTO envelopes_v2(id, sender, message_id, received, refs, blob_ids, content)"
+    " SELECT e.id, e.sender, e.message_id, e.received,"
+    "  (SELECT count(*) FROM messages m WHERE m.envelope = e.id), e.blob_ids, e.content"
+    " FROM envelopes e WHERE EXISTS (SELECT 1 FROM messages m WHERE m.envelope = e.id);"
+    "CREATE TABLE messages_v2 ("
+    " recipient BLOB,"
+    " id INTEGER,"
+    " received INTEGER,"
+    " size INTEGER,"
+    " envelope INTEGER,"
+    " PRIMARY KEY (recipient, id)"
+    ") WITHOUT ROWID;"
+    "INSERT INTO messages_v2(recipient, id, received, size, envelope)"
+    " SELECT m.recipient, m.id, e.received, m.size, m.envelope"
+    " FROM messages m JOIN envelopes e ON e.id = m.envelope;"
+    "DROP TABLE messages;"
+    "DROP TABLE envelopes;"
+    "ALTER TABLE envelopes_v2 RENAME TO envelopes;"
+    "ALTER TABLE messages_v2 RENAME TO messages;";
+
+/*
  * Migration i takes the schema from version i to version i + 1 and runs in
  * the same transaction as the version update. A new version appends a step;
  * steps already released never change.
  */
 static const char *const MIGRATIONS[] = {
     SCHEMA_V1,
+    MIGRATE_V1_V2,
 };
 #define SCHEMA_LATEST ((uint32_t)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]))
 
@@ -213,13 +277,13 @@ enum sid {
     S_MESSAGE_GET,
     S_MESSAGE_DELETE,
     S_MAILBOX_SUB,
-    S_ENVELOPE_USED,
+    S_ENVELOPE_REFS,
+    S_ENVELOPE_UNREF,
     S_ENVELOPE_DELETE,
     S_BLOB_INSERT,
     S_BLOB_GET,
     S_GRANT_GET,
     S_PURGE_MESSAGES,
-    S_PURGE_ENVELOPES,
     S_PURGE_GRANTS,
     S_PURGE_BLOB_LIST,
     S_PURGE_BLOBS,
@@ -257,27 +321,30 @@ static const char *const SQL[S_COUNT] = {
     [S_BLOB_OWNER] = "SELECT owner FROM blobs WHERE id = ?1",
     [S_MAILBOX_GET] = "SELECT messages, bytes FROM mailboxes WHERE device = ?1",
     [S_MAILBOX_ADD] =
-        "UPDATE mailboxes SET messages = messages + 1, bytes = bytes + ?2 WHERE device = ?1",
-    [S_ENVELOPE_INSERT] = "INSERT INTO envelopes(sender, message_id, content, received, blob_ids)"
-                          " VALUES (?1, ?2, ?3, ?4, ?5)",
-    [S_MESSAGE_INSERT] = "INSERT INTO messages(recipient, envelope, size) VALUES (?1, ?2, ?3)",
+        "UPDATE mailboxes SET messages = messages + 1, bytes = bytes + ?2, last_id = ?3"
+        " WHERE device = ?1",
+    [S_ENVELOPE_INSERT] = "INSERT INTO envelopes(sender, message_id, content, received, blob_ids,"
+                          " refs) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [S_MESSAGE_INSERT] = "INSERT INTO messages(recipient, id, received, size, envelope)"
+                         " VALUES (?1, ?2, ?3, ?4, ?5)",
     [S_GRANT_INSERT] = "INSERT OR IGNORE INTO blob_grants(blob, device) VALUES (?1, ?2)",
-    [S_FETCH] = "SELECT m.id, m.size, e.sender, e.message_id, e.content, e.received, e.blob_ids"
+    [S_FETCH] = "SELECT m.id, m.size, e.sender, e.message_id, e.content, m.received, e.blob_ids"
                 " FROM messages m JOIN envelopes e ON e.id = m.envelope"
                 " WHERE m.recipient = ?1 ORDER BY m.id LIMIT ?2",
-    [S_MESSAGE_GET] = "SELECT envelope, size FROM messages WHERE id = ?1 AND recipient = ?2",
-    [S_MESSAGE_DELETE] = "DELETE FROM messages WHERE id = ?1",
+    [S_MESSAGE_GET] = "SELECT envelope, size FROM messages WHERE recipient = ?2 AND id = ?1",
+    [S_MESSAGE_DELETE] = "DELETE FROM messages WHERE recipient = ?2 AND id = ?1",
     [S_MAILBOX_SUB] =
         "UPDATE mailboxes SET messages = messages - 1, bytes = bytes - ?2 WHERE device = ?1",
-    [S_ENVELOPE_USED] = "SELECT 1 FROM messages WHERE envelope = ?1 LIMIT 1",
+    [S_ENVELOPE_REFS] = "SELECT refs FROM envelopes WHERE id = ?1",
+    [S_ENVELOPE_UNREF] = "UPDATE envelopes SET refs = refs - 1 WHERE id = ?1",
     [S_ENVELOPE_DELETE] = "DELETE FROM envelopes WHERE id = ?1",
     [S_BLOB_INSERT] =
         "INSERT INTO blobs(id, owner, size, created, path) VALUES (?1, ?2, ?3, ?4, ?5)",
     [S_BLOB_GET] = "SELECT owner, size, path FROM blobs WHERE id = ?1",
     [S_GRANT_GET] = "SELECT 1 FROM blob_grants WHERE blob = ?1 AND device = ?2",
-    [S_PURGE_MESSAGES] = "SELECT id, recipient, size FROM messages WHERE envelope IN"
-                         " (SELECT id FROM envelopes WHERE received < ?1) LIMIT 1024",
-    [S_PURGE_ENVELOPES] = "DELETE FROM envelopes WHERE received < ?1",
+    [S_PURGE_MESSAGES] = "SELECT id, recipient, size, envelope FROM messages"
+                         " WHERE (recipient, id) > (?2, ?3) AND received < ?1"
+                         " ORDER BY recipient, id LIMIT 1024",
     [S_PURGE_GRANTS] =
         "DELETE FROM blob_grants WHERE blob IN (SELECT id FROM blobs WHERE created < ?1)",
     [S_PURGE_BLOB_LIST] = "SELECT path FROM blobs WHERE created < ?1",
@@ -360,6 +427,9 @@ struct relay_store {
     pthread_cond_t rcv;
 
     _Atomic uint64_t commits, grouped_ops, messages_stored, messages_deleted;
+    /* The next message id; above every mailboxes.last_id (schema v2).
+     * Used by the commit thread only, once open. */
+    sqlite3_int64 next_id;
 
     /* Registered devices (see device_cache_get); dcache_key keys the slot choice. */
     struct device_slot *dcache;
@@ -707,6 +777,28 @@ static int migrate(struct conn *w)
 out:
     if (rc != RELAY_OK && !sqlite3_get_autocommit(db))
         exec_sql(db, "ROLLBACK");
+    return rc;
+}
+
+/* Message ids continue above every id ever committed (see MIGRATE_V1_V2). */
+static int load_next_id(relay_store *st)
+{
+    sqlite3_stmt *s = NULL;
+    bool row = false;
+    int rc = RELAY_E_IO;
+    if (sqlite3_prepare_v2(st->writer.db, "SELECT coalesce(max(last_id), 0) FROM mailboxes", -1,
+                           &s, NULL) != SQLITE_OK)
+        goto out;
+    if ((rc = step(s, &row)) != RELAY_OK)
+        goto out;
+    sqlite3_int64 last = row ? sqlite3_column_int64(s, 0) : 0;
+    if (!row || last < 0 || last == INT64_MAX) {
+        rc = RELAY_E_IO;
+        goto out;
+    }
+    st->next_id = last + 1;
+out:
+    sqlite3_finalize(s);
     return rc;
 }
 
@@ -1166,6 +1258,8 @@ int relay_store_open(relay_store **out, const char *path, const uint8_t key[32],
     if ((rc = conn_open(&st->writer, path, key_sql, true)) != RELAY_OK)
         goto out;
     if ((rc = migrate(&st->writer)) != RELAY_OK)
+        goto out;
+    if ((rc = load_next_id(st)) != RELAY_OK)
         goto out;
     if ((rc = open_wal(st, path)) != RELAY_OK)
         goto out;
@@ -1788,26 +1882,15 @@ static int write_id_int(struct wop *op, sqlite3_stmt *s, const uint8_t id[RELAY_
     return rc;
 }
 
-/*
- * Envelope i: first every check (blobs, recipients, quotas), then the
- * writes, which can fail only on I/O. An envelope after the first can
- * still fail its checks after earlier ones were written; the group commit
- * then undoes the whole call (see try_batch).
- */
-static int store_envelope(relay_store *st, struct wop *op, struct send_ctx *c, size_t i)
+/* The envelope's one copy, for `refs` recipients; *envelope = its id. */
+static int insert_envelope(relay_store *st, struct wop *op, const struct send_ctx *c,
+                           const relay_envelope *e, size_t refs, sqlite3_int64 *envelope)
 {
     struct conn *w = &st->writer;
-    const relay_envelope *e = &c->env[i];
-    int rc = check_blobs(w, c->sender, e);
-    for (size_t r = c->first[i]; r < c->first[i + 1] && rc == RELAY_OK; r++)
-        rc = mailbox_check(st, c->recipients[r], e->content_len);
-    if (rc != RELAY_OK)
-        return rc;
-
     sqlite3_stmt *s = stmt(w, S_ENVELOPE_INSERT);
     if (s == NULL)
         return RELAY_E_IO;
-    rc = map_sqlite(bind_blob(s, 1, c->sender, RELAY_ID_BYTES));
+    int rc = map_sqlite(bind_blob(s, 1, c->sender, RELAY_ID_BYTES));
     if (rc == RELAY_OK)
         rc = map_sqlite(bind_blob(s, 2, e->message_id, RELAY_MSGID_BYTES));
     if (rc == RELAY_OK) /* zero-length content must still be a BLOB, not NULL */
@@ -1818,13 +1901,38 @@ static int store_envelope(relay_store *st, struct wop *op, struct send_ctx *c, s
     if (rc == RELAY_OK && e->n_blobs != 0)
         rc = map_sqlite(bind_blob(s, 5, e->blob_ids, e->n_blobs * RELAY_BLOB_ID_BYTES));
     if (rc == RELAY_OK)
+        rc = map_sqlite(sqlite3_bind_int64(s, 6, (sqlite3_int64)refs));
+    if (rc == RELAY_OK)
         rc = wstep(op, s);
     done(s);
+    if (rc == RELAY_OK)
+        *envelope = sqlite3_last_insert_rowid(w->db);
+    return rc;
+}
+
+/*
+ * Envelope i: first every check (blobs, recipients, quotas), then the
+ * writes, which can fail only on I/O. An envelope after the first can
+ * still fail its checks after earlier ones were written; the group commit
+ * then undoes the whole call (see try_batch).
+ */
+static int store_envelope(relay_store *st, struct wop *op, struct send_ctx *c, size_t i)
+{
+    struct conn *w = &st->writer;
+    const relay_envelope *e = &c->env[i];
+    size_t n_rcpt = c->first[i + 1] - c->first[i];
+    sqlite3_int64 envelope = 0;
+    int rc = check_blobs(w, c->sender, e);
+    for (size_t r = c->first[i]; r < c->first[i + 1] && rc == RELAY_OK; r++)
+        rc = mailbox_check(st, c->recipients[r], e->content_len);
+    if (rc == RELAY_OK && st->next_id > INT64_MAX - (sqlite3_int64)n_rcpt)
+        rc = RELAY_E_QUOTA; /* out of ids: not in this universe's lifetime */
+    if (rc == RELAY_OK)
+        rc = insert_envelope(st, op, c, e, n_rcpt, &envelope);
     if (rc != RELAY_OK)
         return rc;
-    sqlite3_int64 envelope = sqlite3_last_insert_rowid(w->db);
-    sqlite3_int64 size = (sqlite3_int64)e->content_len;
 
+    sqlite3_int64 size = (sqlite3_int64)e->content_len;
     sqlite3_stmt *mb = stmt(w, S_MAILBOX_ADD);
     sqlite3_stmt *m = stmt(w, S_MESSAGE_INSERT);
     sqlite3_stmt *g = e->n_blobs != 0 ? stmt(w, S_GRANT_INSERT) : NULL;
@@ -1832,11 +1940,20 @@ static int store_envelope(relay_store *st, struct wop *op, struct send_ctx *c, s
         return RELAY_E_IO;
     for (size_t r = c->first[i]; r < c->first[i + 1] && rc == RELAY_OK; r++) {
         const uint8_t *rcpt = c->recipients[r];
-        rc = write_id_int(op, mb, rcpt, size, 2);
+        /* Taken even if this group is undone: ids may have gaps. */
+        sqlite3_int64 id = st->next_id++;
+        rc = map_sqlite(sqlite3_bind_int64(mb, 3, id));
         if (rc == RELAY_OK)
-            rc = map_sqlite(sqlite3_bind_int64(m, 3, size));
+            rc = write_id_int(op, mb, rcpt, size, 2);
+        /* ?1 recipient, ?2 id, ?3 received, ?4 size, ?5 envelope */
         if (rc == RELAY_OK)
-            rc = write_id_int(op, m, rcpt, envelope, 2);
+            rc = map_sqlite(sqlite3_bind_int64(m, 3, (sqlite3_int64)c->now));
+        if (rc == RELAY_OK)
+            rc = map_sqlite(sqlite3_bind_int64(m, 4, size));
+        if (rc == RELAY_OK)
+            rc = map_sqlite(sqlite3_bind_int64(m, 5, envelope));
+        if (rc == RELAY_OK)
+            rc = write_id_int(op, m, rcpt, id, 2);
         for (size_t b = 0; b < e->n_blobs && rc == RELAY_OK; b++) {
             rc = map_sqlite(bind_blob(g, 1, e->blob_ids[b], RELAY_BLOB_ID_BYTES));
             if (rc == RELAY_OK)
@@ -2010,12 +2127,18 @@ struct ack_ctx {
     uint64_t deleted; /* out */
 };
 
-/* Deletes one message row and takes it off its recipient's counters. */
+/*
+ * Deletes one message row, takes it off its recipient's counters and drops
+ * its reference to the envelope, deleting the envelope with its last one.
+ */
 static int delete_message(struct wop *op, struct conn *w, sqlite3_int64 id,
-                          const uint8_t rcpt[RELAY_ID_BYTES], sqlite3_int64 size)
+                          const uint8_t rcpt[RELAY_ID_BYTES], sqlite3_int64 size,
+                          sqlite3_int64 envelope)
 {
     sqlite3_stmt *s = stmt(w, S_MESSAGE_DELETE);
     int rc = s == NULL ? RELAY_E_IO : map_sqlite(sqlite3_bind_int64(s, 1, id));
+    if (rc == RELAY_OK)
+        rc = map_sqlite(bind_blob(s, 2, rcpt, RELAY_ID_BYTES));
     if (rc == RELAY_OK)
         rc = wstep(op, s);
     done(s);
@@ -2023,7 +2146,28 @@ static int delete_message(struct wop *op, struct conn *w, sqlite3_int64 id,
         return rc;
     if ((s = stmt(w, S_MAILBOX_SUB)) == NULL)
         return RELAY_E_IO;
-    return write_id_int(op, s, rcpt, size, 2);
+    if ((rc = write_id_int(op, s, rcpt, size, 2)) != RELAY_OK)
+        return rc;
+
+    bool row = false;
+    sqlite3_int64 refs = 0;
+    if ((s = stmt(w, S_ENVELOPE_REFS)) == NULL)
+        return RELAY_E_IO;
+    rc = map_sqlite(sqlite3_bind_int64(s, 1, envelope));
+    if (rc == RELAY_OK)
+        rc = step(s, &row);
+    if (rc == RELAY_OK && row)
+        refs = sqlite3_column_int64(s, 0);
+    done(s);
+    if (rc != RELAY_OK || !row)
+        return rc;
+    if ((s = stmt(w, refs > 1 ? S_ENVELOPE_UNREF : S_ENVELOPE_DELETE)) == NULL)
+        return RELAY_E_IO;
+    rc = map_sqlite(sqlite3_bind_int64(s, 1, envelope));
+    if (rc == RELAY_OK)
+        rc = wstep(op, s);
+    done(s);
+    return rc;
 }
 
 static int run_ack(relay_store *st, struct wop *op)
@@ -2050,24 +2194,9 @@ static int run_ack(relay_store *st, struct wop *op)
         done(s);
         if (rc != RELAY_OK || !row)
             continue; /* someone else's, or already gone */
-        if ((rc = delete_message(op, w, id, c->id, size)) != RELAY_OK)
+        if ((rc = delete_message(op, w, id, c->id, size, envelope)) != RELAY_OK)
             break;
         c->deleted++;
-
-        if ((s = stmt(w, S_ENVELOPE_USED)) == NULL)
-            return RELAY_E_IO;
-        rc = map_sqlite(sqlite3_bind_int64(s, 1, envelope));
-        if (rc == RELAY_OK)
-            rc = step(s, &row);
-        done(s);
-        if (rc == RELAY_OK && !row) {
-            if ((s = stmt(w, S_ENVELOPE_DELETE)) == NULL)
-                return RELAY_E_IO;
-            rc = map_sqlite(sqlite3_bind_int64(s, 1, envelope));
-            if (rc == RELAY_OK)
-                rc = wstep(op, s);
-            done(s);
-        }
     }
     op->deleted = rc == RELAY_OK ? c->deleted : 0;
     return rc;
@@ -2631,29 +2760,42 @@ static int delete_where(struct wop *op, struct conn *w, enum sid id, uint64_t v,
 }
 
 /*
- * Deletes the messages of envelopes received before `cutoff`, a chunk at a
+ * Deletes the messages received before `cutoff`, and with them their
+ * envelopes (all of an envelope's messages share its time), a chunk at a
  * time (rows are never deleted under a running SELECT of the same table).
+ * Each chunk continues the scan in key order after the previous one's last
+ * row, so a purge reads the table once.
  */
 static int purge_messages(struct wop *op, struct conn *w, uint64_t cutoff, uint64_t *n)
 {
     enum { CHUNK = 1024 };
     struct victim {
-        sqlite3_int64 id, size;
+        sqlite3_int64 id, size, envelope;
         uint8_t rcpt[RELAY_ID_BYTES];
     } *v = malloc(CHUNK * sizeof *v);
     if (v == NULL)
         return RELAY_E_NOMEM;
     int rc = RELAY_OK;
     *n = 0;
+    /* The key after which the scan goes on: first below every real key. */
+    uint8_t after_rcpt[RELAY_ID_BYTES];
+    size_t after_len = 0;
+    sqlite3_int64 after_id = -1;
     for (;;) {
         size_t k = 0;
         sqlite3_stmt *s = stmt(w, S_PURGE_MESSAGES);
         rc = s == NULL ? RELAY_E_IO : map_sqlite(bind_u64(s, 1, cutoff));
+        if (rc == RELAY_OK) /* an empty blob sorts before every recipient */
+            rc = map_sqlite(bind_blob(s, 2, after_len != 0 ? after_rcpt : (const uint8_t *)"",
+                                      after_len));
+        if (rc == RELAY_OK)
+            rc = map_sqlite(sqlite3_bind_int64(s, 3, after_id));
         for (bool row = true; rc == RELAY_OK && k < CHUNK;) {
             if ((rc = step(s, &row)) != RELAY_OK || !row)
                 break;
             v[k].id = sqlite3_column_int64(s, 0);
             v[k].size = sqlite3_column_int64(s, 2);
+            v[k].envelope = sqlite3_column_int64(s, 3);
             if (col_len(s, 1) != RELAY_ID_BYTES)
                 rc = RELAY_E_IO;
             else
@@ -2661,10 +2803,13 @@ static int purge_messages(struct wop *op, struct conn *w, uint64_t cutoff, uint6
         }
         done(s);
         for (size_t i = 0; i < k && rc == RELAY_OK; i++)
-            rc = delete_message(op, w, v[i].id, v[i].rcpt, v[i].size);
+            rc = delete_message(op, w, v[i].id, v[i].rcpt, v[i].size, v[i].envelope);
         if (rc != RELAY_OK || k == 0)
             break;
         *n += k;
+        memcpy(after_rcpt, v[k - 1].rcpt, RELAY_ID_BYTES);
+        after_len = RELAY_ID_BYTES;
+        after_id = v[k - 1].id;
     }
     free(v);
     return rc;
@@ -2679,8 +2824,6 @@ static int run_purge(relay_store *st, struct wop *op)
 
     int rc = purge_messages(op, w, c->cutoff, &messages);
     uint64_t ignored = 0;
-    if (rc == RELAY_OK)
-        rc = delete_where(op, w, S_PURGE_ENVELOPES, c->cutoff, &ignored);
     if (rc != RELAY_OK)
         return rc;
 

@@ -319,18 +319,18 @@ Test(open, invalid_arguments)
     relay_store_close(NULL);
 }
 
-Test(open, schema_version_v1_and_existing_file)
+Test(open, schema_version_latest_and_existing_file)
 {
     uint32_t v = 0;
     cr_assert_eq(relay_store_schema_version(g_st, &v), RELAY_OK);
-    cr_assert_eq(v, 1);
+    cr_assert_eq(v, 2);
     uint8_t a[RELAY_ID_BYTES];
     cr_assert_eq(new_device(g_st, "alice", ROLE_CITIZEN, a), RELAY_OK);
     relay_store_close(g_st);
     g_st = NULL;
 
-    /* The file on disk says version 1 and has the v1 tables. */
-    cr_assert_eq(raw_int("SELECT version FROM schema_version"), 1);
+    /* The file on disk says version 2 and has its tables. */
+    cr_assert_eq(raw_int("SELECT version FROM schema_version"), 2);
     cr_assert_eq(raw_int("SELECT count(*) FROM schema_version"), 1);
     cr_assert_eq(raw_int("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN"
                          " ('tokens', 'devices', 'mailboxes', 'signed_prekeys',"
@@ -339,16 +339,280 @@ Test(open, schema_version_v1_and_existing_file)
                  9);
     cr_assert_eq(raw_int("SELECT count(*) FROM devices"), 1);
 
-    /* Opening the existing v1 file migrates nothing and keeps the data. */
+    /* Opening the existing file migrates nothing and keeps the data. */
     cr_assert_eq(relay_store_open(&g_st, g_path, g_key, NULL), RELAY_OK);
     v = 0;
     cr_assert_eq(relay_store_schema_version(g_st, &v), RELAY_OK);
-    cr_assert_eq(v, 1);
+    cr_assert_eq(v, 2);
     relay_device dev;
     cr_assert_eq(relay_store_device_get(g_st, a, &dev), RELAY_OK);
     relay_store_close(g_st);
     g_st = NULL;
     cr_assert_eq(raw_int("SELECT count(*) FROM schema_version"), 1);
+}
+
+static void read_blob(relay_blob_reader *r, uint8_t *buf, size_t len);
+
+/* Schema version 1 exactly as released (store_sqlcipher.c, SCHEMA_V1). */
+static const char V1_SCHEMA[] =
+    "CREATE TABLE tokens ("
+    " hash BLOB PRIMARY KEY NOT NULL,"
+    " role INTEGER NOT NULL,"
+    " user_id TEXT NOT NULL,"
+    " expires INTEGER NOT NULL,"
+    " used INTEGER NOT NULL DEFAULT 0"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE devices ("
+    " id BLOB PRIMARY KEY NOT NULL,"
+    " role INTEGER NOT NULL,"
+    " user_id TEXT NOT NULL,"
+    " identity BLOB NOT NULL,"
+    " created INTEGER NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX devices_user ON devices(user_id, created);"
+    "CREATE TABLE mailboxes ("
+    " device BLOB PRIMARY KEY NOT NULL REFERENCES devices(id) ON DELETE CASCADE,"
+    " messages INTEGER DEFAULT 0,"
+    " bytes INTEGER DEFAULT 0"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE signed_prekeys ("
+    " device BLOB PRIMARY KEY NOT NULL REFERENCES devices(id) ON DELETE CASCADE,"
+    " spk BLOB NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE one_time_prekeys ("
+    " seq INTEGER PRIMARY KEY,"
+    " device BLOB NOT NULL REFERENCES devices(id) ON DELETE CASCADE,"
+    " id INTEGER NOT NULL,"
+    " pub BLOB NOT NULL,"
+    " UNIQUE (device, id)"
+    ");"
+    "CREATE INDEX one_time_prekeys_order ON one_time_prekeys(device, seq);"
+    "CREATE TABLE envelopes ("
+    " id INTEGER PRIMARY KEY,"
+    " sender BLOB NOT NULL,"
+    " message_id BLOB NOT NULL,"
+    " content BLOB NOT NULL,"
+    " received INTEGER NOT NULL,"
+    " blob_ids BLOB"
+    ");"
+    "CREATE INDEX envelopes_received ON envelopes(received);"
+    "CREATE TABLE messages ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " recipient BLOB,"
+    " envelope INTEGER,"
+    " size INTEGER"
+    ");"
+    "CREATE INDEX messages_mailbox ON messages(recipient, id);"
+    "CREATE INDEX messages_envelope ON messages(envelope);"
+    "CREATE TABLE blobs ("
+    " id BLOB PRIMARY KEY NOT NULL,"
+    " owner BLOB NOT NULL REFERENCES devices(id),"
+    " size INTEGER NOT NULL,"
+    " created INTEGER NOT NULL,"
+    " path TEXT NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX blobs_created ON blobs(created);"
+    "CREATE TABLE blob_grants ("
+    " blob BLOB,"
+    " device BLOB,"
+    " PRIMARY KEY (blob, device)"
+    ") WITHOUT ROWID;";
+
+static void exec_ok(sqlite3 *db, const char *sql)
+{
+    char *err = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &err);
+    cr_assert_eq(rc, SQLITE_OK, "%s: %s", sql, err != NULL ? err : "?");
+    sqlite3_free(err);
+}
+
+/* X'..' literal of n bytes `b` (n <= 32). */
+static const char *lit(char buf[72], uint8_t b, size_t n)
+{
+    char *p = buf;
+    *p++ = 'X';
+    *p++ = '\'';
+    for (size_t i = 0; i < n; i++, p += 2)
+        snprintf(p, 3, "%02x", b);
+    *p++ = '\'';
+    *p = '\0';
+    return buf;
+}
+
+/*
+ * A v1 file as a v1 relay leaves it: devices A (caseworker), B and C; B's
+ * prekeys; an unused token; A's blob granted to B; a message to B alone
+ * (id 5) and one envelope to B and C (ids 6 and 7) referencing the blob;
+ * ids up to 9 were handed out (8 and 9 acknowledged since).
+ */
+Test(open, migrates_v1_keeping_everything)
+{
+    relay_store_close(g_st);
+    g_st = NULL;
+    char sql[2048], a[72], b[72], c[72], tok[72], blob[72], m1[72], m2[72], p7[72], p8[72];
+    lit(a, 0xa1, 32);
+    lit(b, 0xb2, 32);
+    lit(c, 0xc3, 32);
+    lit(tok, 0x09, 32);
+    lit(blob, 0x0b, 16);
+    lit(m1, 0x11, 16);
+    lit(m2, 0x12, 16);
+    lit(p7, 0x07, 32);
+    lit(p8, 0x08, 32);
+    cr_assert_eq(unlink(g_path), 0);
+    char side[160];
+    snprintf(side, sizeof side, "%s-wal", g_path);
+    unlink(side);
+    snprintf(side, sizeof side, "%s-shm", g_path);
+    unlink(side);
+    char blob_dir[160], blob_file[200];
+    snprintf(blob_dir, sizeof blob_dir, "%s.blobs", g_path);
+    snprintf(blob_file, sizeof blob_file, "%s/0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b", blob_dir);
+    FILE *f = fopen(blob_file, "wb");
+    cr_assert_not_null(f);
+    cr_assert_eq(fwrite("blob", 1, 4, f), 4);
+    cr_assert_eq(fclose(f), 0);
+
+    sqlite3 *db = NULL;
+    char hex[65], key_sql[96];
+    sodium_bin2hex(hex, sizeof hex, g_key, 32);
+    snprintf(key_sql, sizeof key_sql, "PRAGMA key = \"x'%s'\"", hex);
+    cr_assert_eq(sqlite3_open_v2(g_path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
+                 SQLITE_OK);
+    exec_ok(db, key_sql);
+    sodium_memzero(key_sql, sizeof key_sql);
+    exec_ok(db, "PRAGMA cipher_page_size = 4096");
+    exec_ok(db, "PRAGMA journal_mode = WAL");
+    exec_ok(db, "BEGIN");
+    exec_ok(db, "CREATE TABLE schema_version (version INTEGER NOT NULL);"
+                "INSERT INTO schema_version(version) VALUES (1)");
+    exec_ok(db, V1_SCHEMA);
+    snprintf(sql, sizeof sql,
+             "INSERT INTO devices VALUES (%s, 2, 'alice', X'aa', 1000000),"
+             " (%s, 1, 'bob', X'bb', 1000001), (%s, 1, 'carol', X'cc', 1000002);"
+             "INSERT INTO mailboxes(device, messages, bytes) VALUES (%s, 0, 0), (%s, 2, 8),"
+             " (%s, 1, 3);",
+             a, b, c, a, b, c);
+    exec_ok(db, sql);
+    snprintf(sql, sizeof sql,
+             "INSERT INTO signed_prekeys VALUES (%s, X'5050');"
+             "INSERT INTO one_time_prekeys(device, id, pub) VALUES (%s, 7, %s), (%s, 8, %s);"
+             "INSERT INTO tokens VALUES (%s, 1, 'dave', 2000000, 0);"
+             "INSERT INTO blobs VALUES (%s, %s, 4, 1000000, '0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b');"
+             "INSERT INTO blob_grants VALUES (%s, %s), (%s, %s);",
+             b, b, p7, b, p8, tok, blob, a, blob, b, blob, c);
+    exec_ok(db, sql);
+    snprintf(sql, sizeof sql,
+             "INSERT INTO envelopes VALUES (1, %s, %s, X'68656c6c6f', 1000000, NULL),"
+             " (2, %s, %s, X'66616e', 1000005, %s);"
+             "INSERT INTO messages(id, recipient, envelope, size) VALUES (5, %s, 1, 5),"
+             " (6, %s, 2, 3), (7, %s, 2, 3), (9, %s, 2, 3);"
+             "DELETE FROM messages WHERE id = 9;",
+             a, m1, a, m2, blob, b, b, c, c);
+    exec_ok(db, sql);
+    exec_ok(db, "COMMIT");
+    cr_assert_eq(sqlite3_close(db), SQLITE_OK);
+
+    relay_limits l = default_limits();
+    reopen(&l);
+    uint32_t v = 0;
+    cr_assert_eq(relay_store_schema_version(g_st, &v), RELAY_OK);
+    cr_assert_eq(v, 2);
+    cr_assert_eq(raw_int("SELECT count(*) FROM sqlite_master WHERE name IN"
+                         " ('messages_mailbox', 'messages_envelope', 'envelopes_received',"
+                         "  'messages_v2', 'envelopes_v2')"),
+                 0);
+
+    /* Devices, prekeys, tokens. */
+    uint8_t ida[RELAY_ID_BYTES], idb[RELAY_ID_BYTES], idc[RELAY_ID_BYTES];
+    memset(ida, 0xa1, sizeof ida);
+    memset(idb, 0xb2, sizeof idb);
+    memset(idc, 0xc3, sizeof idc);
+    relay_device dev;
+    cr_assert_eq(relay_store_device_get(g_st, idb, &dev), RELAY_OK);
+    cr_assert_str_eq(dev.user_id, "bob");
+    cr_assert_eq(dev.identity_len, 1);
+    cr_assert_eq(dev.identity[0], 0xbb);
+    cr_assert_eq(relay_store_device_get(g_st, ida, &dev), RELAY_OK);
+    cr_assert_eq(dev.role, ROLE_CASEWORKER);
+    uint32_t count = 0;
+    cr_assert_eq(relay_store_prekeys_count(g_st, idb, &count), RELAY_OK);
+    cr_assert_eq(count, 2);
+    uint8_t spk[256];
+    size_t spk_len = 0;
+    relay_otk otk;
+    int has = 0;
+    cr_assert_eq(relay_store_prekeys_claim(g_st, idb, spk, &spk_len, &otk, &has), RELAY_OK);
+    cr_assert_eq(has, 1);
+    cr_assert_eq(otk.id, 7);
+    cr_assert_eq(otk.pub[0], 0x07);
+    cr_assert_eq(spk_len, 2);
+    cr_assert_eq(spk[0], 0x50);
+    uint8_t token_hash_v1[32];
+    memset(token_hash_v1, 0x09, sizeof token_hash_v1);
+    cr_assert_eq(relay_store_token_put(g_st, token_hash_v1, ROLE_CITIZEN, "x", NOW + 10),
+                 RELAY_E_CONFLICT);
+
+    /* Messages, in order, with their content, ids kept. */
+    relay_delivery *d = NULL;
+    size_t n = 0;
+    int more = 1;
+    cr_assert_eq(relay_store_fetch(g_st, idb, 10, 1 << 20, &d, &n, &more), RELAY_OK);
+    cr_assert_eq(n, 2);
+    cr_assert_eq(more, 0);
+    cr_assert_eq(d[0].id, 5);
+    cr_assert_eq(d[0].content_len, 5);
+    cr_assert_eq(memcmp(d[0].content, "hello", 5), 0);
+    cr_assert_eq(d[0].message_id[0], 0x11);
+    cr_assert_eq(memcmp(d[0].sender, ida, RELAY_ID_BYTES), 0);
+    cr_assert_eq(d[0].received, 1000000);
+    cr_assert_eq(d[0].n_blobs, 0);
+    cr_assert_eq(d[1].id, 6);
+    cr_assert_eq(d[1].content_len, 3);
+    cr_assert_eq(memcmp(d[1].content, "fan", 3), 0);
+    cr_assert_eq(d[1].message_id[0], 0x12);
+    cr_assert_eq(d[1].received, 1000005);
+    cr_assert_eq(d[1].n_blobs, 1);
+    cr_assert_eq(d[1].blob_ids[0][0], 0x0b);
+    relay_deliveries_free(d, n);
+    cr_assert_eq(relay_store_fetch(g_st, idc, 10, 1 << 20, &d, &n, &more), RELAY_OK);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(d[0].id, 7);
+    cr_assert_eq(memcmp(d[0].content, "fan", 3), 0);
+    relay_deliveries_free(d, n);
+
+    /* Blobs and grants. */
+    uint8_t blob_id[RELAY_BLOB_ID_BYTES];
+    memset(blob_id, 0x0b, sizeof blob_id);
+    relay_blob_reader *r = NULL;
+    uint64_t size = 0;
+    cr_assert_eq(relay_store_blob_open(g_st, idc, blob_id, &r, &size), RELAY_OK);
+    cr_assert_eq(size, 4);
+    uint8_t buf[8];
+    read_blob(r, buf, 4);
+    cr_assert_eq(memcmp(buf, "blob", 4), 0);
+    relay_blob_close(r);
+
+    /* Acks: the shared envelope goes with its last reference. */
+    uint64_t ids_b[2] = {5, 6}, id_c = 7;
+    uint32_t deleted = 0;
+    cr_assert_eq(relay_store_ack(g_st, idb, ids_b, 2, &deleted), RELAY_OK);
+    cr_assert_eq(deleted, 2);
+    cr_assert_eq(raw_int("SELECT count(*) FROM envelopes"), 1);
+    cr_assert_eq(relay_store_ack(g_st, idc, &id_c, 1, &deleted), RELAY_OK);
+    cr_assert_eq(deleted, 1);
+    cr_assert_eq(raw_int("SELECT count(*) FROM envelopes"), 0);
+    cr_assert_eq(raw_int("SELECT count(*) FROM messages"), 0);
+    cr_assert_eq(raw_int("SELECT sum(messages) + sum(bytes) FROM mailboxes"), 0);
+
+    /* New ids continue after every id v1 handed out (9 was acknowledged). */
+    cr_assert_eq(send_one(ida, (const uint8_t(*)[RELAY_ID_BYTES])idc, 1, (const uint8_t *)"new",
+                          3, NULL, 0, NOW, NULL),
+                 RELAY_OK);
+    cr_assert_eq(relay_store_fetch(g_st, idc, 10, 1 << 20, &d, &n, &more), RELAY_OK);
+    cr_assert_eq(n, 1);
+    cr_assert_gt(d[0].id, 9);
+    relay_deliveries_free(d, n);
 }
 
 Test(open, newer_schema_is_refused)
@@ -677,6 +941,7 @@ Test(messages, send_fetch_ack)
     cr_assert_eq(deleted, 0);
     cr_assert_eq(mailbox_size(b), 0);
     cr_assert_eq(raw_int("SELECT count(*) FROM envelopes"), 0);
+    cr_assert_eq(raw_int("SELECT count(*) FROM messages"), 0);
 
     /* Ids are never reused, even after the newest message is gone. */
     cr_assert_eq(send_one(a, to_b, 1, (const uint8_t *)"x", 1, NULL, 0, NOW, NULL), RELAY_OK);
@@ -865,6 +1130,7 @@ Test(messages, unknown_recipient_is_all_or_nothing)
     cr_assert_eq(mailbox_size(rc3[0]), 0);
     cr_assert_eq(mailbox_size(rc3[2]), 0);
     cr_assert_eq(raw_int("SELECT count(*) FROM envelopes"), 0);
+    cr_assert_eq(raw_int("SELECT count(*) FROM messages"), 0);
     relay_store_stats stats;
     relay_store_stats_get(g_st, &stats);
     cr_assert_eq(stats.messages_stored, 0);
@@ -1236,6 +1502,51 @@ Test(blobs, stale_temporary_files_removed_on_open)
  * Purge
  * ------------------------------------------------------------------------ */
 
+/* More expired messages than one purge chunk (1024), spread over mailboxes. */
+Test(purge, many_messages_in_chunks, .timeout = 120)
+{
+    enum { OLD = 2500, FRESH = 5 };
+    relay_limits l = default_limits();
+    l.ttl_seconds = 100;
+    reopen(&l);
+    uint8_t a[RELAY_ID_BYTES], r[3][RELAY_ID_BYTES];
+    cr_assert_eq(new_device(g_st, "alice", ROLE_CITIZEN, a), RELAY_OK);
+    for (size_t i = 0; i < 3; i++)
+        cr_assert_eq(new_device(g_st, "r", ROLE_CITIZEN, r[i]), RELAY_OK);
+
+    static relay_envelope env[OLD];
+    memset(env, 0, sizeof env);
+    for (size_t i = 0; i < OLD; i++) {
+        env[i].message_id[0] = (uint8_t)i;
+        env[i].content = (const uint8_t *)"old";
+        env[i].content_len = 3;
+        /* every 100th to all three (one shared envelope), else to one */
+        env[i].recipients = (const uint8_t(*)[RELAY_ID_BYTES])r[i % 100 == 0 ? 0 : i % 3];
+        env[i].n_recipients = i % 100 == 0 ? 3 : 1;
+    }
+    uint32_t stored = 0;
+    cr_assert_eq(relay_store_send(g_st, a, env, OLD, NOW, &stored), RELAY_OK);
+    cr_assert_eq(stored, OLD + 2 * (OLD / 100));
+    for (size_t i = 0; i < FRESH; i++) {
+        env[i].content = (const uint8_t *)"fresh";
+        env[i].content_len = 5;
+    }
+    cr_assert_eq(relay_store_send(g_st, a, env, FRESH, NOW + 80, &stored), RELAY_OK);
+    cr_assert_eq(stored, FRESH + 2);
+
+    uint64_t purged = 0;
+    cr_assert_eq(relay_store_purge(g_st, NOW + 150, &purged), RELAY_OK);
+    cr_assert_eq(purged, OLD + 2 * (OLD / 100) + 4); /* + the four used tokens */
+    cr_assert_eq(raw_int("SELECT count(*) FROM messages"), FRESH + 2);
+    cr_assert_eq(raw_int("SELECT count(*) FROM envelopes"), FRESH);
+    cr_assert_eq(raw_int("SELECT sum(messages) FROM mailboxes"), FRESH + 2);
+    cr_assert_eq(raw_int("SELECT sum(bytes) FROM mailboxes"), 5 * (FRESH + 2));
+    size_t left = 0;
+    for (size_t i = 0; i < 3; i++)
+        left += mailbox_size(r[i]);
+    cr_assert_eq(left, FRESH + 2);
+}
+
 Test(purge, by_ttl)
 {
     relay_limits l = default_limits();
@@ -1286,6 +1597,7 @@ Test(purge, by_ttl)
     cr_assert_eq(count_blob_files(), 1);
     cr_assert_eq(raw_int("SELECT count(*) FROM blob_grants"), 0);
     cr_assert_eq(raw_int("SELECT count(*) FROM envelopes"), 1);
+    cr_assert_eq(raw_int("SELECT count(*) FROM messages"), 1);
     relay_store_stats stats;
     relay_store_stats_get(g_st, &stats);
     cr_assert_eq(stats.messages_deleted, 1);
@@ -1520,6 +1832,7 @@ Test(concurrency, failing_ops_do_not_affect_their_group)
         cr_assert_eq(memcmp(d[i].content, "good", 4), 0);
     relay_deliveries_free(d, n);
     cr_assert_eq(raw_int("SELECT count(*) FROM envelopes"), SENDERS * SENDS_EACH);
+    cr_assert_eq(raw_int("SELECT count(*) FROM messages"), SENDERS * SENDS_EACH);
     cr_assert_eq(raw_int("SELECT messages FROM mailboxes WHERE messages > 0"),
                  SENDERS * SENDS_EACH);
     relay_store_stats stats;
