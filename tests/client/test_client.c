@@ -462,3 +462,31 @@ Test(client, redeem_resumes_after_a_failure_past_registration)
     secmsg_client_close(ci);
     secmsg__curl_ctx_free(f.curl);
 }
+
+Test(client, sync_over_several_pages_acks_everything)
+{
+    secmsg_client *cw = caseworker("anna", "anna");
+    secmsg_client *ci = citizen(cw, "bo", "bo");
+    sync_ok(cw, 0);
+    sync_ok(ci, 0);
+    char text[32];
+    for (int i = 0; i < 250; i++) {
+        snprintf(text, sizeof text, "m%03d", i);
+        send_ok(ci, "anna", text);
+    }
+    /* Pages of at most 100: the acks of one ride on the next fetch. */
+    sync_ok(cw, 250);
+    for (size_t i = 0; i < 250; i += 83) {
+        snprintf(text, sizeof text, "m%03zu", i);
+        expect_text(cw, "bo", i, 0, text);
+    }
+    /* Nothing is left at the relay: every page was acknowledged. */
+    secmsg__rc_batch f;
+    memset(&f, 0, sizeof f);
+    cr_assert_eq(secmsg__rc_fetch(&cw->rc, 0, &f), SECMSG_OK);
+    cr_assert_eq(f.n, 0U);
+    secmsg__rc_fetch_done(&f);
+    sync_ok(cw, 0);
+    secmsg_client_close(cw);
+    secmsg_client_close(ci);
+}

@@ -642,16 +642,24 @@ int secmsg_client_sync(secmsg_client *c, uint32_t wait_ms, size_t *received)
     (void)secmsg__client_upload_prekeys(c, 0);
     int stored = 0;
     uint32_t wait_s = (wait_ms + 999U) / 1000U;
+    /* Acks of the page before, carried by the next fetch (spec 5.7: one
+     * request per page); the last page's go in a plain ack. */
+    uint64_t *acks = NULL;
+    size_t n_ack = 0;
     for (int round = 0; round < 100; round++) {
         secmsg__rc_batch f;
         memset(&f, 0, sizeof f);
-        rc = secmsg__rc_fetch(&c->rc, round == 0 ? wait_s : 0, &f);
+        rc = n_ack > 0 ? secmsg__rc_fetch_ack(&c->rc, acks, n_ack, 0, &f)
+                       : secmsg__rc_fetch(&c->rc, round == 0 ? wait_s : 0, &f);
+        free(acks);
+        acks = NULL;
+        n_ack = 0;
         if (rc != SECMSG_OK) {
+            /* Unacked deliveries come again and are only acked then (seen). */
             rc = secmsg__client_relay_fail(c, rc, "fetching messages");
             break;
         }
-        uint64_t *acks = calloc(f.n == 0 ? 1 : f.n, sizeof *acks);
-        size_t n_ack = 0;
+        acks = calloc(f.n == 0 ? 1 : f.n, sizeof *acks);
         if (acks == NULL) {
             secmsg__rc_fetch_done(&f);
             rc = SECMSG_E_NOMEM;
@@ -664,18 +672,18 @@ int secmsg_client_sync(secmsg_client *c, uint32_t wait_ms, size_t *received)
             acks[n_ack++] = f.d[i].id;
         int more = f.more, low = f.prekeys_known && f.prekeys_low;
         secmsg__rc_fetch_done(&f);
-        if (n_ack > 0) {
-            uint32_t deleted = 0;
-            int ra = secmsg__rc_ack(&c->rc, acks, n_ack, &deleted);
-            if (ra != SECMSG_OK && rc == SECMSG_OK)
-                rc = secmsg__client_relay_fail(c, ra, "acknowledging messages");
-        }
-        free(acks);
         if (rc == SECMSG_OK && low)
             (void)secmsg__client_upload_prekeys(c, 1);
         if (rc != SECMSG_OK || !more)
             break;
     }
+    if (n_ack > 0) {
+        uint32_t deleted = 0;
+        int ra = secmsg__rc_ack(&c->rc, acks, n_ack, &deleted);
+        if (ra != SECMSG_OK && rc == SECMSG_OK)
+            rc = secmsg__client_relay_fail(c, ra, "acknowledging messages");
+    }
+    free(acks);
     /* Replies made while receiving (welcomes) go out in the same round. */
     if (rc == SECMSG_OK)
         rc = secmsg__client_flush(c, NULL, NULL);
