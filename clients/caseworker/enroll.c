@@ -130,10 +130,7 @@ int cw_cmd_enroll(cli_ctx *ctx, int argc, char **argv)
         a.cert = cert;
         rc = cli_with_store(ctx, 0, enroll, &a);
     }
-    if (token != NULL) {
-        sodium_memzero(token, strlen(token));
-    }
-    free(token);
-    free(cert);
+    cli_free_arg(token);
+    cli_free_arg(cert);
     return rc;
 }

@@ -5,6 +5,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "caseworker.h"
 
 static const char synopsis[] = "[--user ID] [--ttl SECONDS] [--qr | --no-qr]";
@@ -62,14 +64,16 @@ static int invite(cli_ctx *ctx, secmsg_client *c, const void *arg)
         cli_json_str(&j, "invite", text);
         cli_json_str(&j, "user_id", o->user != NULL ? o->user : "");
         cli_json_end(&j);
-        return CLI_EXIT_OK;
-    }
-    printf("%s\n", text);
-    if (o->qr == 1 || (o->qr == -1 && isatty(STDOUT_FILENO))) {
-        if (cli_qr_print(stdout, text) != 0) {
-            cli_note(ctx, "could not draw the QR code; give the text above instead");
+    } else {
+        printf("%s\n", text);
+        if (o->qr == 1 || (o->qr == -1 && isatty(STDOUT_FILENO))) {
+            if (cli_qr_print(stdout, text) != 0) {
+                cli_note(ctx, "could not draw the QR code; give the text above instead");
+            }
         }
     }
+    /* The invite carries the one-time token and the secret of the hello. */
+    sodium_memzero(text, sizeof text);
     return CLI_EXIT_OK;
 }
 

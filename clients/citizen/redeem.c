@@ -106,6 +106,6 @@ int ct_cmd_redeem(cli_ctx *ctx, int argc, char **argv)
         return rc;
     }
     rc = cli_with_store(ctx, 0, redeem, invite);
-    free(invite);
+    cli_free_arg(invite); /* holds the one-time token and the invite secret */
     return rc;
 }

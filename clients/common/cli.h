@@ -145,6 +145,8 @@ uint64_t cli_now_ms(void);
 /* Reads @FILE (whole file, at most max bytes, trailing whitespace cut) or
  * copies the argument. *out is malloc'd and NUL-terminated. */
 int cli_read_arg(cli_ctx *ctx, const char *arg, size_t max, const char *what, char **out);
+/* Frees what cli_read_arg returned, wiped first (tokens, invites). NULL is fine. */
+void cli_free_arg(char *s);
 /* Joins argv words with spaces, or reads stdin when the only word is "-". */
 int cli_read_text(cli_ctx *ctx, int argc, char **argv, char **out, size_t *len);
 

@@ -184,3 +184,12 @@ out:
     free(buf);
     return rc;
 }
+
+void cli_free_arg(char *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    sodium_memzero(s, strlen(s) + 1);
+    free(s);
+}

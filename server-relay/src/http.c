@@ -77,6 +77,8 @@ uint64_t relayd_now(void)
 
 /* ---- responses ---- */
 
+#define SHUTTING_DOWN_SENTENCE "The relay is shutting down; try again shortly."
+
 static void add_common_headers(relayd_request *rq, struct MHD_Response *resp,
                                const char *content_type)
 {
@@ -225,6 +227,19 @@ enum MHD_Result relayd_store_async(struct MHD_Connection *conn, relayd_request *
                                    int (*start)(relayd_request *rq))
 {
     relayd_server *srv = rq->srv;
+    /*
+     * Counted before shutting_down is looked at, and relayd_http_stop sets
+     * shutting_down before it waits for the count (both seq_cst): either
+     * this call sees the shutdown and queues nothing, or the stop waits for
+     * its done callback. Otherwise a call started past the handler's own
+     * check could resume a connection of a stopped daemon.
+     */
+    atomic_fetch_add(&srv->store_ops, 1);
+    if (atomic_load(&srv->shutting_down)) {
+        atomic_fetch_sub(&srv->store_ops, 1);
+        return relayd_respond_error(conn, rq, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting_down",
+                                    SHUTTING_DOWN_SENTENCE);
+    }
     rq->conn = conn;
     rq->op_started = 1;
     /*
@@ -233,7 +248,6 @@ enum MHD_Result relayd_store_async(struct MHD_Connection *conn, relayd_request *
      * again only after this one returned.
      */
     MHD_suspend_connection(conn);
-    atomic_fetch_add(&srv->store_ops, 1);
     int rc = start(rq);
     if (rc != RELAY_OK) {
         rq->op_rc = rc;
@@ -501,7 +515,7 @@ static enum MHD_Result check_request(struct MHD_Connection *conn, relayd_request
 
     if (atomic_load(&srv->shutting_down))
         return relayd_respond_error(conn, rq, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting_down",
-                                    "The relay is shutting down; try again shortly.");
+                                    SHUTTING_DOWN_SENTENCE);
 
     switch (route_of(rq, method, url)) {
     case RR_OK:

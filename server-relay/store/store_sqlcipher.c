@@ -901,7 +901,11 @@ static void run_batch(relay_store *st, struct wop *batch)
         n_ops += op->run != NULL;
         writes = writes || op->run != NULL;
     }
-    if (writes && !try_batch(st, batch, false, &lost))
+    /* After a failed WAL fsync nothing more is written, also not what was
+     * queued before the failure was seen: it could never be made durable. */
+    if (writes && atomic_load(&st->sync_failed))
+        lost = true;
+    else if (writes && !try_batch(st, batch, false, &lost))
         try_batch(st, batch, true, &lost);
 
     uint64_t stored = 0, deleted = 0;
@@ -930,16 +934,20 @@ static void run_batch(relay_store *st, struct wop *batch)
             op->rc = op->read(st, op);
 
     /*
-     * A successful durable op waits for the sync thread; everything else
-     * is answered now. A waiter returns (and its op leaves the stack) only
-     * after we unlock.
+     * A successful durable op waits for the sync thread, and so does a read
+     * while anything it may have seen is not yet fsynced (this group's
+     * writes, or a group still in the sync thread): a fetch must never hand
+     * out a message whose id a crash could give to another message, or a
+     * stale ack would delete that one. Everything else is answered now. A
+     * waiter returns (and its op leaves the stack) only after we unlock.
      */
     bool to_sync = false;
     struct notify_list later = {NULL, NULL};
     pthread_mutex_lock(&st->mu);
+    bool unsynced = (writes && !lost) || st->sync_busy;
     for (struct wop *op = batch, *next; op != NULL; op = next) {
         next = op->next;
-        if (op->durable && op->rc == RELAY_OK) {
+        if (op->rc == RELAY_OK && (op->durable || (op->read != NULL && unsynced))) {
             op->next = NULL;
             if (st->sync_tail != NULL)
                 st->sync_tail->next = op;

@@ -44,7 +44,6 @@ struct secmsg_client {
     int rc_ready;
     secmsg_transport_fn tfn; /* NULL: libcurl */
     void *tctx;
-    void *curl_ctx;          /* the default transport's context, if any */
     char err[256];
 };
 

@@ -203,46 +203,11 @@ int secmsg__client_flush(secmsg_client *c, const uint8_t *want, int *want_sent)
     }
 }
 
-/* Strict UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF. */
-static int valid_utf8_text(const char *text, size_t len)
-{
-    if (text == NULL || len < 1 || len > SECMSG_MAX_TEXT)
-        return 0;
-    const unsigned char *p = (const unsigned char *)text;
-    for (size_t i = 0; i < len;) {
-        unsigned b = p[i];
-        size_t n;
-        uint32_t cp, min;
-        if (b < 0x80) {
-            i++;
-            continue;
-        } else if ((b & 0xE0U) == 0xC0U) {
-            n = 1, cp = b & 0x1FU, min = 0x80;
-        } else if ((b & 0xF0U) == 0xE0U) {
-            n = 2, cp = b & 0x0FU, min = 0x800;
-        } else if ((b & 0xF8U) == 0xF0U) {
-            n = 3, cp = b & 0x07U, min = 0x10000;
-        } else {
-            return 0;
-        }
-        if (len - i <= n)
-            return 0;
-        for (size_t k = 1; k <= n; k++) {
-            if ((p[i + k] & 0xC0U) != 0x80U)
-                return 0;
-            cp = cp << 6 | (p[i + k] & 0x3FU);
-        }
-        if (cp < min || cp > 0x10FFFFU || (cp >= 0xD800U && cp <= 0xDFFFU))
-            return 0;
-        i += n + 1;
-    }
-    return 1;
-}
-
 int secmsg_client_send_text(secmsg_client *c, const char *user_id, const char *text,
                             size_t text_len, uint8_t message_id[SECMSG_MESSAGE_ID_BYTES])
 {
-    if (c == NULL || user_id == NULL || !valid_utf8_text(text, text_len))
+    if (c == NULL || user_id == NULL || text == NULL || text_len == 0 ||
+        text_len > SECMSG_MAX_TEXT || !secmsg__utf8_valid((const uint8_t *)text, text_len))
         return SECMSG_E_INVALID_ARG;
     int rc = secmsg__client_enrolled(c);
     if (rc != SECMSG_OK)
@@ -408,11 +373,53 @@ static int permanent(int rc)
            rc == SECMSG_E_UNTRUSTED || rc == SECMSG_E_STATE || rc == SECMSG_E_NOT_FOUND;
 }
 
+/* A serialized copy of the in-memory prekeys (an accept consumes a one-time
+ * prekey in memory before its transaction commits). */
+typedef struct pk_copy {
+    uint8_t *b;
+    size_t len;
+} pk_copy;
+
+static int prekeys_save(secmsg_client *c, pk_copy *k)
+{
+    k->b = NULL;
+    k->len = 0;
+    int rc = secmsg_prekeys_serialize(c->pk, NULL, 0, &k->len);
+    if (rc != SECMSG_E_BUFFER_TOO_SMALL)
+        return rc == SECMSG_OK ? SECMSG_E_STATE : rc;
+    k->b = sodium_malloc(k->len);
+    if (k->b == NULL)
+        return SECMSG_E_NOMEM;
+    rc = secmsg_prekeys_serialize(c->pk, k->b, k->len, &k->len);
+    if (rc != SECMSG_OK) {
+        sodium_free(k->b);
+        k->b = NULL;
+    }
+    return rc;
+}
+
+static void prekeys_restore(secmsg_client *c, const pk_copy *k)
+{
+    secmsg_prekeys *back = NULL;
+    if (k->b != NULL && secmsg_prekeys_deserialize(&back, k->b, k->len) == SECMSG_OK) {
+        secmsg_prekeys_free(c->pk);
+        c->pk = back;
+    }
+}
+
+static void prekeys_drop(pk_copy *k)
+{
+    if (k->b != NULL)
+        sodium_free(k->b);
+    k->b = NULL;
+}
+
 /*
  * Decrypts and applies one delivery inside the current transaction.
  * Returns OK (applied), a permanent error (drop), or a transient one.
  */
-static int apply_delivery(secmsg_client *c, const secmsg__rc_delivery *d, int *stored)
+static int apply_delivery(secmsg_client *c, const secmsg__rc_delivery *d, int *stored,
+                          pk_copy *before_accept)
 {
     secmsg__contact_row ct;
     secmsg_session *s = NULL;
@@ -444,6 +451,9 @@ static int apply_delivery(secmsg_client *c, const secmsg__rc_delivery *d, int *s
         rc = secmsg__client_device_of(did, idpub, idpub_len);
         if (rc == SECMSG_OK && sodium_memcmp(did, d->sender, 32) != 0)
             rc = SECMSG_E_UNTRUSTED;
+        /* Accept consumes a one-time prekey in memory: keep a copy to undo it. */
+        if (rc == SECMSG_OK)
+            rc = prekeys_save(c, before_accept);
         if (rc == SECMSG_OK)
             rc = secmsg_session_accept(&s, c->id, c->pk, d->content, d->content_len, pt,
                                        d->content_len, &pt_len);
@@ -489,47 +499,6 @@ out:
     return rc;
 }
 
-/* A serialized copy of the in-memory prekeys (an accept consumes a one-time
- * prekey in memory before its transaction commits). */
-typedef struct pk_copy {
-    uint8_t *b;
-    size_t len;
-} pk_copy;
-
-static int prekeys_save(secmsg_client *c, pk_copy *k)
-{
-    k->b = NULL;
-    k->len = 0;
-    int rc = secmsg_prekeys_serialize(c->pk, NULL, 0, &k->len);
-    if (rc != SECMSG_E_BUFFER_TOO_SMALL)
-        return rc == SECMSG_OK ? SECMSG_E_STATE : rc;
-    k->b = sodium_malloc(k->len);
-    if (k->b == NULL)
-        return SECMSG_E_NOMEM;
-    rc = secmsg_prekeys_serialize(c->pk, k->b, k->len, &k->len);
-    if (rc != SECMSG_OK) {
-        sodium_free(k->b);
-        k->b = NULL;
-    }
-    return rc;
-}
-
-static void prekeys_restore(secmsg_client *c, const pk_copy *k)
-{
-    secmsg_prekeys *back = NULL;
-    if (k->b != NULL && secmsg_prekeys_deserialize(&back, k->b, k->len) == SECMSG_OK) {
-        secmsg_prekeys_free(c->pk);
-        c->pk = back;
-    }
-}
-
-static void prekeys_drop(pk_copy *k)
-{
-    if (k->b != NULL)
-        sodium_free(k->b);
-    k->b = NULL;
-}
-
 /* Records, inside the open transaction, a delivery that can never be
  * applied, so that it is acked once and never fetched again. */
 static int record_drop(secmsg_client *c, const secmsg__rc_delivery *d, int why)
@@ -555,30 +524,30 @@ static int record_drop(secmsg_client *c, const secmsg__rc_delivery *d, int why)
  * OK in both cases; a transient error leaves the transaction to the
  * caller to roll back.
  */
-static int process_delivery(secmsg_client *c, const secmsg__rc_delivery *d, int *stored)
+static int process_delivery(secmsg_client *c, const secmsg__rc_delivery *d, int *stored,
+                            pk_copy *page)
 {
     int seen = 0;
     int rc = secmsg__store_seen_check(c->st, d->sender, d->message_id, &seen);
     if (rc != SECMSG_OK || seen)
         return rc; /* seen: applied before a crash or a lost ack; only the ack was missing */
-    int type = 0;
-    size_t idl = 0;
     pk_copy k = {NULL, 0};
-    if (secmsg_message_info(d->content, d->content_len, &type, NULL, 0, &idl) == SECMSG_OK &&
-        type == SECMSG_MESSAGE_INITIAL) {
-        rc = prekeys_save(c, &k);
-        if (rc != SECMSG_OK)
-            return rc;
-    }
     rc = secmsg__store_savepoint(c->st);
     if (rc != SECMSG_OK)
-        goto out;
+        return rc;
     int n_before = *stored;
-    rc = apply_delivery(c, d, stored);
+    rc = apply_delivery(c, d, stored, &k);
     if (rc == SECMSG_OK)
         rc = secmsg__store_seen_add(c->st, d->sender, d->message_id);
-    if (rc == SECMSG_OK) {
+    if (rc == SECMSG_OK)
         rc = secmsg__store_release(c->st);
+    if (rc == SECMSG_OK) {
+        /* The first accept of the page saw the prekeys as the store has them:
+         * the page keeps that copy in case its commit fails. */
+        if (page->b == NULL) {
+            *page = k;
+            k.b = NULL;
+        }
         goto out;
     }
     *stored = n_before;
@@ -597,19 +566,17 @@ out:
 /*
  * One fetched page, one transaction (one fsync): every delivery applied or
  * recorded as dropped, then committed, and only then may the page be acked.
- * *ack_all = 1 when the commit succeeded.
+ * *ack_all = 1 when the commit succeeded. Prekeys are copied only when an
+ * initial message is accepted (the only thing that changes them here).
  */
 static int process_page(secmsg_client *c, const secmsg__rc_batch *f, int *stored, int *ack_all)
 {
     *ack_all = 0;
     pk_copy page = {NULL, 0};
-    int rc = prekeys_save(c, &page);
-    if (rc != SECMSG_OK)
-        return rc;
     int n_before = *stored;
-    rc = secmsg__store_begin(c->st);
+    int rc = secmsg__store_begin(c->st);
     for (size_t i = 0; i < f->n && rc == SECMSG_OK; i++)
-        rc = process_delivery(c, &f->d[i], stored);
+        rc = process_delivery(c, &f->d[i], stored, &page);
     if (rc == SECMSG_OK)
         rc = secmsg__store_commit(c->st);
     else

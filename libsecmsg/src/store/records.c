@@ -17,6 +17,7 @@
 #include <sodium.h>
 
 #include "store/store_internal.h"
+#include "wire/relay_codec.h"
 
 #define MAX_USER_ID (SECMSG_USER_ID_BYTES - 1U)
 #define MAX_SETTING_NAME 64U
@@ -72,28 +73,10 @@ const char *const secmsg__store_sql[ST__COUNT] = {
  * Validation, binding, reading
  * ------------------------------------------------------------------------ */
 
-static int id_char(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-           c == '_' || c == '-';
-}
-
-/* 1..64 bytes of [A-Za-z0-9._-], NUL-terminated (bytes, not a string,
- * when len is given: from the database). */
-static int valid_user_id_n(const unsigned char *u, size_t len)
-{
-    if (u == NULL || len == 0 || len > MAX_USER_ID)
-        return 0;
-    for (size_t i = 0; i < len; i++) {
-        if (!id_char(u[i]))
-            return 0;
-    }
-    return 1;
-}
-
+/* User ids: the relay's rule (relay_codec.h), one definition for the system. */
 static int valid_user_id(const char *u)
 {
-    return u != NULL && valid_user_id_n((const unsigned char *)u, strnlen(u, MAX_USER_ID + 1));
+    return u != NULL && secmsg__relay_user_id_valid(u);
 }
 
 /* Setting names: 1..64 printable ASCII characters, no space. */
@@ -181,11 +164,11 @@ static int column_user_id(sqlite3_stmt *st, int col, char out[SECMSG_USER_ID_BYT
         out[0] = '\0';
         return 1;
     }
-    if (n < 0 || !valid_user_id_n(p, (size_t)n))
+    if (p == NULL || n <= 0 || (size_t)n >= SECMSG_USER_ID_BYTES)
         return 0;
     memcpy(out, p, (size_t)n);
     out[n] = '\0';
-    return 1;
+    return valid_user_id(out);
 }
 
 static int column_u64(sqlite3_stmt *st, int col, uint64_t *v)

@@ -21,8 +21,8 @@
 #define INVITE_SECRET_BYTES 16U
 #define MESSAGE_ID_BYTES 16U
 #define ROOT_PUB_BYTES 32U
-#define ROLE_CASEWORKER 2U /* relay.proto Role */
-#define ROLE_JOURNAL 3U
+#define ROLE_CASEWORKER ((uint32_t)SECMSG__RELAY__ROLE__ROLE_CASEWORKER)
+#define ROLE_JOURNAL ((uint32_t)SECMSG__RELAY__ROLE__ROLE_JOURNAL)
 #define CONTENT_MAX ((size_t)2U * 1024U * 1024U + 1024U)
 #define CONTENT_PAD 64U
 /* Field 15, wire type 2 (length-delimited): one tag byte. */
@@ -61,13 +61,6 @@ static void trim(const char **s, size_t *n)
         (*n)--;
 }
 
-static int check_version(protobuf_c_boolean has, uint32_t v)
-{
-    if (!has)
-        return SECMSG_E_MALFORMED;
-    return v == SECMSG_PROTOCOL_VERSION ? SECMSG_OK : SECMSG_E_VERSION;
-}
-
 /*
  * 1 if s (NUL-terminated within cap bytes) is a relay URL an invite may
  * carry: "http://" or "https://", URL_MIN..SECMSG__URL_MAX - 1 bytes of
@@ -96,7 +89,7 @@ static int user_id_valid(const char *s, size_t cap)
  * Strict UTF-8 (Unicode Table 3-7): shortest forms only, no surrogates
  * (U+D800..U+DFFF), nothing above U+10FFFF, no truncated sequences.
  */
-static int utf8_valid(const uint8_t *s, size_t n)
+int secmsg__utf8_valid(const uint8_t *s, size_t n)
 {
     size_t i = 0;
     while (i < n) {
@@ -132,37 +125,6 @@ static int utf8_valid(const uint8_t *s, size_t n)
         i += more + 1U;
     }
     return 1;
-}
-
-/*
- * The second half of the canonical-encoding rule: secmsg__wire_decode
- * compares the re-encoding's length with the input's; this compares its
- * bytes, so that fields in another order (same length) are refused too.
- */
-typedef struct canon_ctx {
-    const uint8_t *in;
-    size_t len;
-} canon_ctx;
-
-static int same_encoding(const ProtobufCMessage *m, const canon_ctx *cx)
-{
-    uint8_t small[SECMSG_INVITE_MAX];
-    uint8_t *buf = small;
-
-    if (protobuf_c_message_get_packed_size(m) != cx->len)
-        return SECMSG_E_MALFORMED;
-    if (cx->len > sizeof small) {
-        buf = malloc(cx->len);
-        if (buf == NULL)
-            return SECMSG_E_NOMEM;
-    }
-    int rc = SECMSG_E_MALFORMED;
-    if (protobuf_c_message_pack(m, buf) == cx->len && sodium_memcmp(buf, cx->in, cx->len) == 0)
-        rc = SECMSG_OK;
-    sodium_memzero(buf, cx->len);
-    if (buf != small)
-        free(buf);
-    return rc;
 }
 
 /* ---- municipality root key ---- */
@@ -296,8 +258,9 @@ static int from_text(const char *prefix, const char *text, size_t n, uint8_t *ou
 
 static int check_invite(const ProtobufCMessage *pm, const void *ctx)
 {
+    (void)ctx;
     const Secmsg__Client__Invite *m = (const Secmsg__Client__Invite *)(const void *)pm;
-    int rc = check_version(m->has_version, m->version);
+    int rc = secmsg__wire_check_version(m->has_version, m->version);
     if (rc != SECMSG_OK)
         return rc;
     if (m->relay_url == NULL || !url_valid(m->relay_url, SECMSG__URL_MAX) ||
@@ -308,7 +271,7 @@ static int check_invite(const ProtobufCMessage *pm, const void *ctx)
         !secmsg__wire_has_len(m->has_secret, m->secret, INVITE_SECRET_BYTES) || !m->has_expires ||
         m->expires == 0)
         return SECMSG_E_MALFORMED;
-    return same_encoding(pm, ctx);
+    return SECMSG_OK; /* the bytes themselves: secmsg__wire_decode */
 }
 
 int secmsg__invite_format(const secmsg__invite *inv, char *out, size_t cap, size_t *len)
@@ -369,9 +332,8 @@ int secmsg__invite_parse(secmsg__invite *inv, const char *text, size_t len)
         rc = SECMSG_E_MALFORMED; /* BUFFER_TOO_SMALL cannot happen: bin holds len bytes */
         goto out;
     }
-    canon_ctx cx = {bin, n};
     rc = secmsg__wire_decode(&pm, &secmsg__client__invite__descriptor, INVITE_BIN_MAX, check_invite,
-                             &cx, bin, n, &arena.alloc);
+                             NULL, bin, n, &arena.alloc);
     if (rc != SECMSG_OK)
         goto out;
     const Secmsg__Client__Invite *m = (const Secmsg__Client__Invite *)(const void *)pm;
@@ -395,8 +357,9 @@ out:
 
 static int check_cert(const ProtobufCMessage *pm, const void *ctx)
 {
+    (void)ctx;
     const Secmsg__Client__Certificate *m = (const Secmsg__Client__Certificate *)(const void *)pm;
-    int rc = check_version(m->has_version, m->version);
+    int rc = secmsg__wire_check_version(m->has_version, m->version);
     if (rc != SECMSG_OK)
         return rc;
     if (!secmsg__wire_has_len(m->has_root_pub, m->root_pub, ROOT_PUB_BYTES) || m->user_id == NULL ||
@@ -407,7 +370,7 @@ static int check_cert(const ProtobufCMessage *pm, const void *ctx)
         !m->has_not_after || m->not_after == 0 ||
         !secmsg__wire_has_len(m->has_sig, m->sig, SECMSG__SIG_BYTES))
         return SECMSG_E_MALFORMED;
-    return same_encoding(pm, ctx);
+    return SECMSG_OK; /* the bytes themselves: secmsg__wire_decode */
 }
 
 /*
@@ -491,9 +454,8 @@ int secmsg__cert_verify(secmsg__cert *c, const uint8_t *in, size_t len)
         return SECMSG_E_INVALID_ARG;
     sodium_memzero(c, sizeof *c);
     secmsg__arena_init(&arena);
-    canon_ctx cx = {in, len};
     rc = secmsg__wire_decode(&pm, &secmsg__client__certificate__descriptor, SECMSG__CERT_MAX,
-                             check_cert, &cx, in, len, &arena.alloc);
+                             check_cert, NULL, in, len, &arena.alloc);
     if (rc != SECMSG_OK)
         goto out;
     Secmsg__Client__Certificate *m = (Secmsg__Client__Certificate *)(void *)pm;
@@ -558,8 +520,9 @@ out:
 
 static int check_content(const ProtobufCMessage *pm, const void *ctx)
 {
+    (void)ctx;
     const Secmsg__Client__Content *m = (const Secmsg__Client__Content *)(const void *)pm;
-    int rc = check_version(m->has_version, m->version);
+    int rc = secmsg__wire_check_version(m->has_version, m->version);
     if (rc != SECMSG_OK)
         return rc;
     if (!m->has_kind || !secmsg__wire_has_len(m->has_message_id, m->message_id, MESSAGE_ID_BYTES) ||
@@ -569,9 +532,9 @@ static int check_content(const ProtobufCMessage *pm, const void *ctx)
     case SECMSG__CONTENT_TEXT: {
         if (m->text == NULL || m->has_invite_secret || m->has_certificate)
             return SECMSG_E_MALFORMED;
-        /* An embedded NUL shortens the string: same_encoding refuses it. */
+        /* An embedded NUL shortens the string: the canonical check refuses it. */
         size_t n = strlen(m->text);
-        if (n == 0 || n > SECMSG_MAX_TEXT || !utf8_valid((const uint8_t *)m->text, n))
+        if (n == 0 || n > SECMSG_MAX_TEXT || !secmsg__utf8_valid((const uint8_t *)m->text, n))
             return SECMSG_E_MALFORMED;
         break;
     }
@@ -596,7 +559,7 @@ static int check_content(const ProtobufCMessage *pm, const void *ctx)
         if (acc != 0)
             return SECMSG_E_MALFORMED;
     }
-    return same_encoding(pm, ctx);
+    return SECMSG_OK; /* the bytes themselves: secmsg__wire_decode */
 }
 
 /*
@@ -643,7 +606,7 @@ int secmsg__content_encode(const secmsg__content *c, uint8_t **out, size_t *len)
     case SECMSG__CONTENT_TEXT:
         /* protobuf-c strings are NUL-terminated, so U+0000 cannot be carried. */
         if (c->text == NULL || c->text_len == 0 || c->text_len > SECMSG_MAX_TEXT ||
-            memchr(c->text, '\0', c->text_len) != NULL || !utf8_valid(c->text, c->text_len))
+            memchr(c->text, '\0', c->text_len) != NULL || !secmsg__utf8_valid(c->text, c->text_len))
             return SECMSG_E_INVALID_ARG;
         text_len = c->text_len;
         text = malloc(text_len + 1U);
@@ -700,9 +663,8 @@ int secmsg__content_decode(secmsg__content *c, const uint8_t *in, size_t len)
     if (c == NULL || (in == NULL && len > 0))
         return SECMSG_E_INVALID_ARG;
     memset(c, 0, sizeof *c);
-    canon_ctx cx = {in, len};
     rc = secmsg__wire_decode(&pm, &secmsg__client__content__descriptor, CONTENT_MAX, check_content,
-                             &cx, in, len, &secmsg__wiping_allocator);
+                             NULL, in, len, &secmsg__wiping_allocator);
     if (rc != SECMSG_OK)
         goto out;
     const Secmsg__Client__Content *m = (const Secmsg__Client__Content *)(const void *)pm;

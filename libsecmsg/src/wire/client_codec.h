@@ -94,6 +94,9 @@ int secmsg__content_decode(secmsg__content *c, const uint8_t *in, size_t len);
 /* Frees (wiping) what decode allocated; the struct may then be reused. */
 void secmsg__content_free(secmsg__content *c);
 
+/* Strict UTF-8 (shortest forms, no surrogates, <= U+10FFFF): 1 valid, 0 not. */
+int secmsg__utf8_valid(const uint8_t *s, size_t n);
+
 /* ---- base64url helpers (unpadded) -------------------------------------------- */
 int secmsg__b64url_encode(char *out, size_t cap, size_t *len, const uint8_t *in, size_t n);
 int secmsg__b64url_decode(uint8_t *out, size_t cap, size_t *len, const char *in, size_t n);

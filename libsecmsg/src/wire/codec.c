@@ -109,7 +109,7 @@ static int has_x25519(protobuf_c_boolean has, ProtobufCBinaryData b)
     return secmsg__wire_has_len(has, b, SECMSG__KEY_BYTES) && secmsg__wire_x25519_canonical(b.data);
 }
 
-static int check_version(protobuf_c_boolean has, uint32_t v)
+int secmsg__wire_check_version(protobuf_c_boolean has, uint32_t v)
 {
     if (!has)
         return SECMSG_E_MALFORMED;
@@ -120,7 +120,7 @@ int secmsg__wire_check_identity_public(const Secmsg__Wire__IdentityPublic *m)
 {
     if (m == NULL)
         return SECMSG_E_MALFORMED;
-    int rc = check_version(m->has_version, m->version);
+    int rc = secmsg__wire_check_version(m->has_version, m->version);
     if (rc != SECMSG_OK)
         return rc;
     if (!secmsg__wire_has_len(m->has_sign_pub, m->sign_pub, SECMSG__KEY_BYTES) ||
@@ -154,7 +154,7 @@ int secmsg__wire_check_signed_prekey(const Secmsg__Wire__SignedPrekey *m)
 
 static int check_bundle(const Secmsg__Wire__PrekeyBundle *m)
 {
-    int rc = check_version(m->has_version, m->version);
+    int rc = secmsg__wire_check_version(m->has_version, m->version);
     if (rc != SECMSG_OK)
         return rc;
     rc = secmsg__wire_check_identity_public(m->identity);
@@ -172,7 +172,7 @@ static int check_bundle(const Secmsg__Wire__PrekeyBundle *m)
 
 static int check_message(const Secmsg__Wire__Message *m)
 {
-    int rc = check_version(m->has_version, m->version);
+    int rc = secmsg__wire_check_version(m->has_version, m->version);
     if (rc != SECMSG_OK)
         return rc;
     if (!secmsg__wire_has_len(m->has_header, m->header, SECMSG__HEADER_BYTES) || !m->has_body ||
@@ -191,7 +191,7 @@ static int opt_key(protobuf_c_boolean has, ProtobufCBinaryData b)
 
 static int check_session_state(const Secmsg__Wire__SessionState *m)
 {
-    int rc = check_version(m->has_version, m->version);
+    int rc = secmsg__wire_check_version(m->has_version, m->version);
     if (rc != SECMSG_OK)
         return rc;
     if (!m->has_initiator ||
@@ -259,7 +259,7 @@ static int check_prekey_private(const Secmsg__Wire__PrekeyPrivate *p)
 
 static int check_prekey_set(const Secmsg__Wire__PrekeySet *m)
 {
-    int rc = check_version(m->has_version, m->version);
+    int rc = secmsg__wire_check_version(m->has_version, m->version);
     if (rc != SECMSG_OK)
         return rc;
     if (!secmsg__wire_has_len(m->has_identity_sign_pub, m->identity_sign_pub, SECMSG__KEY_BYTES) ||
@@ -314,6 +314,36 @@ static int has_unknown_fields(const ProtobufCMessage *m)
  * One decoder body for every message type: bound the size, unpack, check.
  * The unpack function pointer and free use the protobuf-c descriptor.
  */
+/*
+ * A ProtobufCBuffer that compares what protobuf-c packs with the input as
+ * it goes, so the canonical check needs no copy of the (possibly secret,
+ * possibly 2 MiB) message.
+ */
+typedef struct cmp_buffer {
+    ProtobufCBuffer base;
+    const uint8_t *in;
+    size_t len, pos;
+    int differs;
+} cmp_buffer;
+
+static void cmp_append(ProtobufCBuffer *b, size_t n, const uint8_t *data)
+{
+    cmp_buffer *c = (cmp_buffer *)b;
+    if (c->differs || n > c->len - c->pos || memcmp(c->in + c->pos, data, n) != 0) {
+        c->differs = 1;
+        return;
+    }
+    c->pos += n;
+}
+
+/* 1 if m re-encodes to exactly in[0..len). */
+static int same_encoding(const ProtobufCMessage *m, const uint8_t *in, size_t len)
+{
+    cmp_buffer c = {{cmp_append}, in, len, 0, 0};
+    protobuf_c_message_pack_to_buffer(m, &c.base);
+    return !c.differs && c.pos == len;
+}
+
 int secmsg__wire_decode(ProtobufCMessage **out, const ProtobufCMessageDescriptor *desc,
                         size_t max, secmsg__wire_check_fn check, const void *ctx,
                         const uint8_t *in, size_t len, ProtobufCAllocator *alloc)
@@ -333,19 +363,9 @@ int secmsg__wire_decode(ProtobufCMessage **out, const ProtobufCMessageDescriptor
      * info, versions) cannot be varied without detection.
      */
     if (rc == SECMSG_OK &&
-        (has_unknown_fields(m) || protobuf_c_message_get_packed_size(m) != len))
+        (has_unknown_fields(m) || protobuf_c_message_get_packed_size(m) != len ||
+         !same_encoding(m, in, len)))
         rc = SECMSG_E_MALFORMED;
-    if (rc == SECMSG_OK) {
-        uint8_t *again = malloc(len);
-        if (again == NULL)
-            rc = SECMSG_E_NOMEM;
-        else if (protobuf_c_message_pack(m, again) != len || memcmp(again, in, len) != 0)
-            rc = SECMSG_E_MALFORMED;
-        if (again != NULL) {
-            sodium_memzero(again, len);
-            free(again);
-        }
-    }
     if (rc != SECMSG_OK) {
         protobuf_c_message_free_unpacked(m, alloc);
         return rc;
@@ -364,7 +384,7 @@ int secmsg__wire_decode(ProtobufCMessage **out, const ProtobufCMessageDescriptor
 
 static int check_identity_private(const Secmsg__Wire__IdentityPrivate *m)
 {
-    int rc = check_version(m->has_version, m->version);
+    int rc = secmsg__wire_check_version(m->has_version, m->version);
     if (rc != SECMSG_OK)
         return rc;
     if (!secmsg__wire_has_len(m->has_sign_seed, m->sign_seed, SECMSG__KEY_BYTES) ||

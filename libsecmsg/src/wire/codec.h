@@ -54,6 +54,8 @@ void secmsg__arena_wipe(secmsg__arena *a);
 /* Protobuf-c allocator that wipes on free (no arena). */
 extern ProtobufCAllocator secmsg__wiping_allocator;
 
+/* A top-level version field: MALFORMED if absent, VERSION if not ours. */
+int secmsg__wire_check_version(protobuf_c_boolean has, uint32_t v);
 int secmsg__wire_check_identity_public(const Secmsg__Wire__IdentityPublic *m);
 int secmsg__wire_check_prekey_info(const Secmsg__Wire__PrekeyInfo *m);
 /* A SignedPrekey: id != 0, canonical X25519 pub, 64-byte sig (not verified). */
