@@ -329,6 +329,8 @@ typedef struct cmp_buffer {
 static void cmp_append(ProtobufCBuffer *b, size_t n, const uint8_t *data)
 {
     cmp_buffer *c = (cmp_buffer *)b;
+    if (n == 0)
+        return; /* an empty bytes field: protobuf-c may pass NULL */
     if (c->differs || n > c->len - c->pos || memcmp(c->in + c->pos, data, n) != 0) {
         c->differs = 1;
         return;
