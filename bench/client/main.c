@@ -161,9 +161,12 @@ static void store_dir_remove(void)
     store_dir[0] = '\0';
 }
 
+/* The names are short literals and store_dir is bounded by RC_PATH_MAX. */
 static void store_path(char *out, size_t cap, const char *name)
 {
-    snprintf(out, cap, "%s/%s.db", store_dir, name);
+    int n = snprintf(out, cap, "%s/%s.db", store_dir, name);
+    if (n < 0 || (size_t)n >= cap)
+        out[0] = '\0'; /* secmsg_client_create then refuses the empty path */
 }
 
 static int client_new(secmsg_client **c, const char *name, uint32_t ops, uint32_t mem_kib)

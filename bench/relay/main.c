@@ -13,6 +13,7 @@
  * A benchmark, not a test: exit status 0 when every phase ran without
  * request failures, 1 when requests failed, 2 for bad arguments.
  */
+#include <dirent.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <sodium.h>
@@ -255,6 +256,86 @@ static size_t n_devs;
 static rc_relay relay;
 static char base_url[RC_URL_MAX];
 
+/* utime + stime of one /proc stat file, in seconds; -1 if unreadable. */
+static double stat_cpu(const char *path)
+{
+    char buf[1024];
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* Fields 14 and 15 (utime, stime) follow the ")" that ends field 2. */
+    const char *p = strrchr(buf, ')');
+    unsigned long long ut, st;
+    if (p == NULL || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+                            &ut, &st) != 2)
+        return -1;
+    long tick = sysconf(_SC_CLK_TCK);
+    return tick > 0 ? (double)(ut + st) / (double)tick : -1;
+}
+
+/*
+ * CPU seconds used so far: cpu[0] by this process; cpu[1] by the relay
+ * (pid), all threads; cpu[2] by its HTTP threads (libmicrohttpd's
+ * "MHD-*"); cpu[3] by its store threads ("store-*"). -1 where unknown (no
+ * procfs, or a relay given by --url).
+ */
+typedef struct cpu_use {
+    double v[4];
+} cpu_use;
+
+static void cpu_sample(cpu_use *c, pid_t pid)
+{
+    c->v[0] = stat_cpu("/proc/self/stat");
+    c->v[1] = c->v[2] = c->v[3] = -1;
+    if (pid <= 0)
+        return;
+    char path[96];
+    snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+    c->v[1] = stat_cpu(path);
+    snprintf(path, sizeof path, "/proc/%ld/task", (long)pid);
+    DIR *d = opendir(path);
+    if (d == NULL)
+        return;
+    c->v[2] = c->v[3] = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (e->d_name[0] == '.')
+            continue;
+        char comm[64] = "";
+        snprintf(path, sizeof path, "/proc/%ld/task/%.20s/comm", (long)pid, e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f == NULL)
+            continue;
+        if (fgets(comm, sizeof comm, f) == NULL)
+            comm[0] = '\0';
+        fclose(f);
+        snprintf(path, sizeof path, "/proc/%ld/task/%.20s/stat", (long)pid, e->d_name);
+        double t = stat_cpu(path);
+        if (t < 0)
+            continue; /* the thread ended */
+        if (strncmp(comm, "MHD-", 4) == 0)
+            c->v[2] += t;
+        else if (strncmp(comm, "store-", 6) == 0)
+            c->v[3] += t;
+    }
+    closedir(d);
+}
+
+/* Idle CPU seconds of the whole machine so far, from /proc/stat; -1 if unknown. */
+static double idle_seconds(void)
+{
+    FILE *f = fopen("/proc/stat", "r");
+    if (f == NULL)
+        return -1;
+    unsigned long long v[5];
+    int ok = fscanf(f, "cpu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4]) == 5;
+    fclose(f);
+    long tick = sysconf(_SC_CLK_TCK);
+    return ok && tick > 0 ? (double)(v[3] + v[4]) / (double)tick : -1;
+}
+
 static void run_phase(result *r, const char *name, const char *unit, step_fn step, size_t a_off,
                       size_t b_off)
 {
@@ -278,8 +359,13 @@ static void run_phase(result *r, const char *name, const char *unit, step_fn ste
     }
     pthread_barrier_wait(&start);
     double t0 = now();
+    cpu_use cpu0, cpu1;
+    cpu_sample(&cpu0, relay.pid);
+    double idle0 = idle_seconds();
     rc_sleep(O.seconds);
     __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
+    cpu_sample(&cpu1, relay.pid);
+    double idle1 = idle_seconds();
     for (unsigned i = 0; i < O.conns; i++)
         pthread_join(workers[i].th, NULL);
     double secs = now() - t0;
@@ -317,6 +403,21 @@ static void run_phase(result *r, const char *name, const char *unit, step_fn ste
            name, r->rate, unit, r->p50 * 1e3, r->p99 * 1e3, r->reqs, r->errors);
     if (r->errors)
         printf("    first error: %ld\n", r->first_error);
+    /* CPU per request varies far less between runs than the rates do. */
+    if (r->reqs > 0 && cpu0.v[0] >= 0 && cpu1.v[0] >= 0) {
+        double per = 1e6 / (double)r->reqs;
+        printf("    cpu per request: load generator %.1f us", (cpu1.v[0] - cpu0.v[0]) * per);
+        if (cpu0.v[1] >= 0 && cpu1.v[1] >= 0)
+            printf(", relay %.1f us", (cpu1.v[1] - cpu0.v[1]) * per);
+        if (cpu0.v[2] >= 0 && cpu1.v[2] >= 0)
+            printf(" (http %.1f, store %.1f)", (cpu1.v[2] - cpu0.v[2]) * per,
+                   (cpu1.v[3] - cpu0.v[3]) * per);
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        if (idle0 >= 0 && idle1 >= 0 && ncpu > 0)
+            printf("; machine idle %.0f%%",
+                   100.0 * (idle1 - idle0) / (secs * (double)ncpu));
+        printf("\n");
+    }
     fflush(stdout);
 }
 
