@@ -169,6 +169,12 @@ int relay_store_fetch(relay_store *st, const uint8_t id[RELAY_ID_BYTES], size_t 
                       size_t max_bytes, relay_delivery **out, size_t *n, int *more);
 void relay_deliveries_free(relay_delivery *d, size_t n);
 /**
+ * The quota's counts for the device's mailbox: messages waiting and their
+ * content bytes, as committed (0 and 0 for an empty or unknown mailbox).
+ */
+int relay_store_mailbox_usage(relay_store *st, const uint8_t id[RELAY_ID_BYTES],
+                              uint64_t *messages, uint64_t *bytes);
+/**
  * Deletes the caller's messages by id; ids of others and unknown ids are
  * ignored. Deleting the last copy of an envelope deletes its content.
  *

@@ -207,6 +207,22 @@ static sqlite3 *raw_open(const uint8_t key[32])
     return db;
 }
 
+/* The quota's counts of a mailbox, as the store keeps them in memory. */
+static void usage(const uint8_t id[RELAY_ID_BYTES], uint64_t *messages, uint64_t *bytes)
+{
+    cr_assert_eq(relay_store_mailbox_usage(g_st, id, messages, bytes), RELAY_OK);
+}
+
+static void assert_usage(const uint8_t id[RELAY_ID_BYTES], uint64_t messages, uint64_t bytes)
+{
+    uint64_t m = 99, b = 99;
+    usage(id, &m, &b);
+    cr_assert_eq(m, messages, "messages %llu, expected %llu", (unsigned long long)m,
+                 (unsigned long long)messages);
+    cr_assert_eq(b, bytes, "bytes %llu, expected %llu", (unsigned long long)b,
+                 (unsigned long long)bytes);
+}
+
 static long long raw_int(const char *query)
 {
     sqlite3 *db = raw_open(g_key);
@@ -323,27 +339,28 @@ Test(open, schema_version_latest_and_existing_file)
 {
     uint32_t v = 0;
     cr_assert_eq(relay_store_schema_version(g_st, &v), RELAY_OK);
-    cr_assert_eq(v, 2);
+    cr_assert_eq(v, 3);
     uint8_t a[RELAY_ID_BYTES];
     cr_assert_eq(new_device(g_st, "alice", ROLE_CITIZEN, a), RELAY_OK);
     relay_store_close(g_st);
     g_st = NULL;
 
-    /* The file on disk says version 2 and has its tables. */
-    cr_assert_eq(raw_int("SELECT version FROM schema_version"), 2);
+    /* The file on disk says version 3 and has its tables. */
+    cr_assert_eq(raw_int("SELECT version FROM schema_version"), 3);
     cr_assert_eq(raw_int("SELECT count(*) FROM schema_version"), 1);
     cr_assert_eq(raw_int("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN"
-                         " ('tokens', 'devices', 'mailboxes', 'signed_prekeys',"
+                         " ('tokens', 'devices', 'counters', 'signed_prekeys',"
                          "  'one_time_prekeys', 'envelopes', 'messages', 'blobs',"
                          "  'blob_grants')"),
                  9);
+    cr_assert_eq(raw_int("SELECT count(*) FROM sqlite_master WHERE name = 'mailboxes'"), 0);
     cr_assert_eq(raw_int("SELECT count(*) FROM devices"), 1);
 
     /* Opening the existing file migrates nothing and keeps the data. */
     cr_assert_eq(relay_store_open(&g_st, g_path, g_key, NULL), RELAY_OK);
     v = 0;
     cr_assert_eq(relay_store_schema_version(g_st, &v), RELAY_OK);
-    cr_assert_eq(v, 2);
+    cr_assert_eq(v, 3);
     relay_device dev;
     cr_assert_eq(relay_store_device_get(g_st, a, &dev), RELAY_OK);
     relay_store_close(g_st);
@@ -517,7 +534,7 @@ Test(open, migrates_v1_keeping_everything)
     reopen(&l);
     uint32_t v = 0;
     cr_assert_eq(relay_store_schema_version(g_st, &v), RELAY_OK);
-    cr_assert_eq(v, 2);
+    cr_assert_eq(v, 3);
     cr_assert_eq(raw_int("SELECT count(*) FROM sqlite_master WHERE name IN"
                          " ('messages_mailbox', 'messages_envelope', 'envelopes_received',"
                          "  'messages_v2', 'envelopes_v2')"),
@@ -593,6 +610,12 @@ Test(open, migrates_v1_keeping_everything)
     cr_assert_eq(memcmp(buf, "blob", 4), 0);
     relay_blob_close(r);
 
+    /* The quota's counts come from the migrated messages, not from v1's
+     * counters (bob's say 2 and 8, carol's 1 and 3: they agree here). */
+    assert_usage(ida, 0, 0);
+    assert_usage(idb, 2, 8);
+    assert_usage(idc, 1, 3);
+
     /* Acks: the shared envelope goes with its last reference. */
     uint64_t ids_b[2] = {5, 6}, id_c = 7;
     uint32_t deleted = 0;
@@ -603,7 +626,9 @@ Test(open, migrates_v1_keeping_everything)
     cr_assert_eq(deleted, 1);
     cr_assert_eq(raw_int("SELECT count(*) FROM envelopes"), 0);
     cr_assert_eq(raw_int("SELECT count(*) FROM messages"), 0);
-    cr_assert_eq(raw_int("SELECT sum(messages) + sum(bytes) FROM mailboxes"), 0);
+    assert_usage(idb, 0, 0);
+    assert_usage(idc, 0, 0);
+    cr_assert_eq(raw_int("SELECT value FROM counters WHERE name = 'message_id_limit'"), 10);
 
     /* New ids continue after every id v1 handed out (9 was acknowledged). */
     cr_assert_eq(send_one(ida, (const uint8_t(*)[RELAY_ID_BYTES])idc, 1, (const uint8_t *)"new",
@@ -1099,7 +1124,8 @@ Test(messages, fanout_1000_stores_content_once, .timeout = 240)
     relay_deliveries_free(d, n);
     cr_assert_eq(raw_int("SELECT count(*) FROM envelopes"), 0);
     cr_assert_eq(raw_int("SELECT count(*) FROM messages"), 0);
-    cr_assert_eq(raw_int("SELECT sum(messages) + sum(bytes) FROM mailboxes"), 0);
+    assert_usage(ids[0], 0, 0);
+    assert_usage(ids[N - 1], 0, 0);
 }
 
 Test(messages, unknown_recipient_is_all_or_nothing)
@@ -1206,6 +1232,66 @@ Test(messages, mailbox_quota_messages)
     cr_assert_eq(relay_store_ack(g_st, b, &d[0].id, 1, &deleted), RELAY_OK);
     relay_deliveries_free(d, n);
     cr_assert_eq(send_one(a, to_b, 1, (const uint8_t *)"m", 1, NULL, 0, NOW, NULL), RELAY_OK);
+}
+
+/* The counts are rebuilt from the file: a full mailbox stays full. */
+Test(messages, mailbox_quota_survives_reopen)
+{
+    relay_limits l = default_limits();
+    l.mailbox_max_messages = 2;
+    reopen(&l);
+    uint8_t a[RELAY_ID_BYTES], b[RELAY_ID_BYTES];
+    cr_assert_eq(new_device(g_st, "alice", ROLE_CITIZEN, a), RELAY_OK);
+    cr_assert_eq(new_device(g_st, "bob", ROLE_CITIZEN, b), RELAY_OK);
+    const uint8_t(*to_b)[RELAY_ID_BYTES] = (const uint8_t(*)[RELAY_ID_BYTES])b;
+    for (int i = 0; i < 2; i++)
+        cr_assert_eq(send_one(a, to_b, 1, (const uint8_t *)"abc", 3, NULL, 0, NOW, NULL),
+                     RELAY_OK);
+    assert_usage(b, 2, 6);
+    reopen(&l);
+    assert_usage(b, 2, 6);
+    assert_usage(a, 0, 0);
+    cr_assert_eq(send_one(a, to_b, 1, (const uint8_t *)"m", 1, NULL, 0, NOW, NULL), RELAY_E_QUOTA);
+    assert_usage(b, 2, 6);
+}
+
+/*
+ * Ids are counted in memory below a recorded limit: after a restart they
+ * continue above every id handed out before, also when every message was
+ * acknowledged (so a stale ack can never delete a newer message).
+ */
+Test(messages, ids_never_reused_across_reopen)
+{
+    uint8_t a[RELAY_ID_BYTES], b[RELAY_ID_BYTES];
+    cr_assert_eq(new_device(g_st, "alice", ROLE_CITIZEN, a), RELAY_OK);
+    cr_assert_eq(new_device(g_st, "bob", ROLE_CITIZEN, b), RELAY_OK);
+    const uint8_t(*to_b)[RELAY_ID_BYTES] = (const uint8_t(*)[RELAY_ID_BYTES])b;
+    uint64_t last = 0;
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 3; i++)
+            cr_assert_eq(send_one(a, to_b, 1, (const uint8_t *)"m", 1, NULL, 0, NOW, NULL),
+                         RELAY_OK);
+        relay_delivery *d = NULL;
+        size_t n = 0;
+        int more = 0;
+        cr_assert_eq(relay_store_fetch(g_st, b, 10, 1 << 20, &d, &n, &more), RELAY_OK);
+        cr_assert_eq(n, 3);
+        uint64_t ids[3];
+        for (size_t i = 0; i < n; i++) {
+            cr_assert_gt(d[i].id, last, "id %llu after %llu", (unsigned long long)d[i].id,
+                         (unsigned long long)last);
+            last = ids[i] = d[i].id;
+        }
+        relay_deliveries_free(d, n);
+        uint32_t deleted = 0;
+        cr_assert_eq(relay_store_ack(g_st, b, ids, 3, &deleted), RELAY_OK);
+        cr_assert_eq(deleted, 3);
+        reopen(NULL);
+        /* The recorded limit is above every id handed out. */
+        cr_assert_gt((uint64_t)raw_int("SELECT value FROM counters WHERE name ="
+                                       " 'message_id_limit'"),
+                     last);
+    }
 }
 
 Test(messages, mailbox_quota_bytes)
@@ -1539,8 +1625,15 @@ Test(purge, many_messages_in_chunks, .timeout = 120)
     cr_assert_eq(purged, OLD + 2 * (OLD / 100) + 4); /* + the four used tokens */
     cr_assert_eq(raw_int("SELECT count(*) FROM messages"), FRESH + 2);
     cr_assert_eq(raw_int("SELECT count(*) FROM envelopes"), FRESH);
-    cr_assert_eq(raw_int("SELECT sum(messages) FROM mailboxes"), FRESH + 2);
-    cr_assert_eq(raw_int("SELECT sum(bytes) FROM mailboxes"), 5 * (FRESH + 2));
+    uint64_t total_m = 0, total_b = 0;
+    for (size_t i = 0; i < 3; i++) {
+        uint64_t m = 0, b = 0;
+        usage(r[i], &m, &b);
+        total_m += m;
+        total_b += b;
+    }
+    cr_assert_eq(total_m, FRESH + 2);
+    cr_assert_eq(total_b, 5 * (FRESH + 2));
     size_t left = 0;
     for (size_t i = 0; i < 3; i++)
         left += mailbox_size(r[i]);
@@ -1833,9 +1926,12 @@ Test(concurrency, failing_ops_do_not_affect_their_group)
     relay_deliveries_free(d, n);
     cr_assert_eq(raw_int("SELECT count(*) FROM envelopes"), SENDERS * SENDS_EACH);
     cr_assert_eq(raw_int("SELECT count(*) FROM messages"), SENDERS * SENDS_EACH);
-    cr_assert_eq(raw_int("SELECT messages FROM mailboxes WHERE messages > 0"),
-                 SENDERS * SENDS_EACH);
+    /* The failed ops' counts were taken back with their writes: the
+     * counts in memory equal those rebuilt from the file. */
+    assert_usage(g_rcpts[0], SENDERS * SENDS_EACH, 4 * SENDERS * SENDS_EACH);
     relay_store_stats stats;
     relay_store_stats_get(g_st, &stats);
     cr_assert_eq(stats.messages_stored, SENDERS * SENDS_EACH);
+    reopen(NULL);
+    assert_usage(g_rcpts[0], SENDERS * SENDS_EACH, 4 * SENDERS * SENDS_EACH);
 }
