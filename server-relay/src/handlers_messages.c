@@ -258,69 +258,108 @@ static enum MHD_Result fetch_now(struct MHD_Connection *conn, relayd_request *rq
     return r;
 }
 
+/* Lets go of the waiter, if longpoll.c still holds it (ARMED or NOTIFIED). */
+static void poll_release(relayd_request *rq)
+{
+    if (rq->poll_armed) {
+        relayd_longpoll_disarm(rq->srv->lp, &rq->waiter);
+        rq->poll_armed = 0;
+    }
+}
+
 /*
- * Called once when the request completes and again each time its long poll
- * is resumed. Arms the waiter before fetching (see longpoll.h), suspends
- * on an empty mailbox, answers otherwise or once the wait is over. Without
- * a wait, fetch_now.
+ * One look of a long poll: arms the waiter while the poll may still wait,
+ * *then* queues the look (see longpoll.h: a send stored after the arm
+ * marks the waiter, one stored before is seen by the look), and returns
+ * with the connection suspended until the store answers (poll_answered).
+ */
+static enum MHD_Result poll_look(struct MHD_Connection *conn, relayd_request *rq)
+{
+    relayd_server *srv = rq->srv;
+    if (!rq->poll_over && relayd_now_ns() < rq->poll_deadline_ns) {
+        int rc = relayd_longpoll_arm(srv->lp, &rq->waiter, rq->dev.id, conn, rq->poll_deadline_ns);
+        if (rc == LONGPOLL_OK)
+            rq->poll_armed = 1;
+        else if (rc == LONGPOLL_E_STOPPING || rq->poll_looked)
+            rq->poll_over = 1; /* a poll that already looked answers rather than fail */
+        else
+            return relayd_respond_error(conn, rq, MHD_HTTP_TOO_MANY_REQUESTS, "too_many_waiters",
+                                        "Too many long polls are waiting; retry shortly.");
+    }
+    enum MHD_Result r = relayd_store_async(conn, rq, start_fetch);
+    if (!rq->op_started)
+        poll_release(rq); /* refused (shutting down): nothing queued */
+    return r;
+}
+
+/*
+ * The store has answered a look (the acks of POST /v1/messages/fetch went
+ * with the first). Answers with mail, on error, or when the poll no longer
+ * waits; otherwise suspends the connection in longpoll.c, unless mail was
+ * stored (or the relay began stopping) since the arm: then looks again.
+ */
+static enum MHD_Result poll_answered(struct MHD_Connection *conn, relayd_request *rq)
+{
+    relayd_server *srv = rq->srv;
+    relay_delivery *d = NULL;
+    size_t n = 0;
+    int more = 0;
+    uint32_t prekeys = 0;
+    int rc = rq->op != NULL ? relay_store_ack_fetch_finish(rq->op, &d, &n, &more, NULL, &prekeys)
+                            : rq->op_rc;
+    /* Ready for the next look; the acks were applied (or failed) once. */
+    rq->op = NULL;
+    rq->op_started = 0;
+    rq->op_rc = 0;
+    rq->n_acks = 0;
+    rq->poll_looked = 1;
+
+    if (rc != RELAY_OK || n > 0 || !rq->poll_armed) {
+        poll_release(rq);
+        enum MHD_Result r = rc != RELAY_OK ? relayd_respond_store_error(conn, rq, rc)
+                                           : respond_deliveries(conn, rq, d, n, more, prekeys);
+        relay_deliveries_free(d, n);
+        return r;
+    }
+    relay_deliveries_free(d, n);
+    if (relayd_longpoll_suspend(srv->lp, &rq->waiter))
+        return MHD_YES; /* longpoll.c resumes it: relayd_handle_fetch with the waiter WOKEN */
+    rq->poll_armed = 0; /* declined and released */
+    return poll_look(conn, rq);
+}
+
+/*
+ * GET /v1/messages. Without a wait, fetch_now. A long poll is a sequence
+ * of looks (poll_look, poll_answered), each an asynchronous store call, so
+ * no worker thread waits for the store; between looks the connection may
+ * wait in longpoll.c. Called when the request is complete, then again each
+ * time the connection is resumed, by exactly one of:
+ *   - the store's answer to a look (op_started): poll_answered;
+ *   - longpoll.c (waiter WOKEN_*, already out of its lists): look again,
+ *     the last time if the deadline passed or the relay is stopping.
+ * Only one of them holds the connection suspended at a time: longpoll.c
+ * resumes only SUSPENDED waiters, and poll_answered suspends the waiter
+ * only after it took the look's answer, when no store call is queued.
  */
 enum MHD_Result relayd_handle_fetch(struct MHD_Connection *conn, relayd_request *rq)
 {
-    relayd_server *srv = rq->srv;
     relayd_waiter *w = &rq->waiter;
-    uint64_t now_ns = relayd_now_ns();
 
     if (rq->wait == 0)
         return fetch_now(conn, rq);
-
+    if (rq->op_started)
+        return poll_answered(conn, rq);
     if (!rq->poll_started) {
         rq->poll_started = 1;
-        rq->poll_deadline_ns = now_ns + (uint64_t)rq->wait * 1000000000ULL;
+        rq->poll_deadline_ns = relayd_now_ns() + (uint64_t)rq->wait * 1000000000ULL;
+    } else if (w->state >= WAITER_WOKEN_MAIL) {
+        /* No other thread touches a woken waiter: reading its state is safe. */
+        if (w->state == WAITER_WOKEN_TIMEOUT || w->state == WAITER_WOKEN_SHUTDOWN)
+            rq->poll_over = 1;
+        w->state = WAITER_IDLE;
+        rq->poll_armed = 0;
     }
-    int resumed = w->state >= WAITER_WOKEN_MAIL;
-    if (w->state == WAITER_WOKEN_TIMEOUT || w->state == WAITER_WOKEN_SHUTDOWN)
-        rq->poll_over = 1;
-    if (resumed)
-        w->state = WAITER_IDLE; /* longpoll.c has already let go of it */
-
-    for (;;) {
-        int armed = 0;
-        if (rq->wait > 0 && !rq->poll_over && now_ns < rq->poll_deadline_ns) {
-            int rc = relayd_longpoll_arm(srv->lp, w, rq->dev.id, conn, rq->poll_deadline_ns);
-            if (rc == LONGPOLL_OK)
-                armed = 1;
-            else if (rc == LONGPOLL_E_STOPPING || resumed)
-                rq->poll_over = 1; /* a poll that already waited answers rather than fail */
-            else
-                return relayd_respond_error(conn, rq, MHD_HTTP_TOO_MANY_REQUESTS,
-                                            "too_many_waiters",
-                                            "Too many long polls are waiting; retry shortly.");
-        }
-
-        relay_delivery *d = NULL;
-        size_t n = 0;
-        int more = 0;
-        uint32_t prekeys = 0;
-        /* The acks of POST /v1/messages/fetch are applied once, before the first look. */
-        int rc = relay_store_ack_fetch(srv->store, rq->dev.id, rq->acks, rq->n_acks,
-                                       srv->cfg->fetch_max_messages, srv->cfg->fetch_max_bytes,
-                                       &d, &n, &more, NULL, &prekeys);
-        rq->n_acks = 0;
-        if (rc != RELAY_OK || n > 0 || !armed) {
-            if (armed)
-                relayd_longpoll_disarm(srv->lp, w);
-            enum MHD_Result r = rc != RELAY_OK
-                                    ? relayd_respond_store_error(conn, rq, rc)
-                                    : respond_deliveries(conn, rq, d, n, more, prekeys);
-            relay_deliveries_free(d, n);
-            return r;
-        }
-        relay_deliveries_free(d, n);
-        if (relayd_longpoll_suspend(srv->lp, w))
-            return MHD_YES; /* called again when resumed */
-        /* Mail arrived while fetching, or the relay is stopping: look again. */
-        now_ns = relayd_now_ns();
-    }
+    return poll_look(conn, rq);
 }
 
 /*

@@ -6,8 +6,9 @@
  *                     answered here, before a byte of the body is read
  *   body callbacks    accumulate (bounded by the Content-Length, which is
  *                     bounded by the route's limit) or stream to a blob
- *   final callback    the route's handler answers (or suspends, for a
- *                     long poll, and is called again when resumed)
+ *   final callback    the route's handler answers, or suspends the
+ *                     connection (for a store call or a long poll's
+ *                     wait) and is called again when it is resumed
  *   completed         releases everything the request holds
  */
 #include "http.h"
@@ -228,14 +229,17 @@ enum MHD_Result relayd_store_async(struct MHD_Connection *conn, relayd_request *
 {
     relayd_server *srv = rq->srv;
     /*
-     * Counted before shutting_down is looked at, and relayd_http_stop sets
-     * shutting_down before it waits for the count (both seq_cst): either
-     * this call sees the shutdown and queues nothing, or the stop waits for
-     * its done callback. Otherwise a call started past the handler's own
-     * check could resume a connection of a stopped daemon.
+     * Counted before store_closed is looked at, and relayd_http_stop sets
+     * store_closed before it waits for the count (both seq_cst): either
+     * this call sees it and queues nothing, or the stop waits for its done
+     * callback. Otherwise a call started past the handler's own check could
+     * resume a connection of a stopped daemon. During the grace period
+     * (shutting_down, store not yet closed) only a long poll's look is
+     * queued: the polls that shutdown wakes answer with what there is.
      */
     atomic_fetch_add(&srv->store_ops, 1);
-    if (atomic_load(&srv->shutting_down)) {
+    if (atomic_load(&srv->store_closed) ||
+        (atomic_load(&srv->shutting_down) && !rq->poll_started)) {
         atomic_fetch_sub(&srv->store_ops, 1);
         return relayd_respond_error(conn, rq, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting_down",
                                     SHUTTING_DOWN_SENTENCE);
@@ -758,7 +762,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (rq == NULL)
         return;
     *con_cls = NULL;
-    if (rq->waiter.state != WAITER_IDLE)
+    /* Only poll_armed, not waiter.state: a send may change an ARMED
+     * waiter's state under longpoll.c's lock right now. */
+    if (rq->poll_armed)
         relayd_longpoll_disarm(srv->lp, &rq->waiter);
     /* An op is answered by now: MHD completes a suspended connection only
      * in MHD_stop_daemon, which waits for every store call. */
@@ -902,6 +908,7 @@ int relayd_http_start(relayd_server *srv, char *err, size_t errlen)
 
     if (relayd_http_check_config(cfg, err, errlen) != 0)
         return -1;
+    atomic_store(&srv->store_closed, 0);
 
     struct MHD_OptionItem tls_ops[4] = {{MHD_OPTION_END, 0, NULL}};
     if (tls) {
@@ -960,9 +967,11 @@ void relayd_http_stop(relayd_server *srv)
         relayd_log_error("stopping with %lu requests still in flight", left);
     /*
      * A store call's done callback resumes its connection, which must then
-     * still exist. Store calls always end (the store answers every queued
-     * op, also on failure), so this needs no deadline.
+     * still exist: no call is queued from here on (relayd_store_async), and
+     * the ones queued are waited for. Store calls always end (the store
+     * answers every queued op, also on failure), so this needs no deadline.
      */
+    atomic_store(&srv->store_closed, 1);
     while (atomic_load(&srv->store_ops) > 0) {
         struct timespec ts = {0, 1000 * 1000};
         nanosleep(&ts, NULL);

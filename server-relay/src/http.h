@@ -57,9 +57,10 @@ typedef struct relayd_server {
     struct MHD_Daemon *daemon;
     uint16_t port; /* bound port, after start */
     atomic_int shutting_down;
-    atomic_ulong in_flight; /* requests between first callback and completion */
-    atomic_ulong store_ops; /* asynchronous store calls not yet answered (see relayd_request.op) */
-    char *tls_cert;         /* PEM, NUL-terminated; the key is sodium_malloc'd */
+    atomic_ulong in_flight;  /* requests between first callback and completion */
+    atomic_ulong store_ops;  /* asynchronous store calls not yet answered (see relayd_request.op) */
+    atomic_int store_closed; /* no asynchronous store call is queued any more (relayd_http_stop) */
+    char *tls_cert;          /* PEM, NUL-terminated; the key is sodium_malloc'd */
     char *tls_key;
     size_t tls_key_size;
 } relayd_server;
@@ -112,10 +113,19 @@ typedef struct relayd_request {
     int blob_err; /* first RELAY_E_* from relay_blob_write, or 0 */
     uint64_t blob_received;
 
-    /* GET /v1/messages long poll. */
+    /*
+     * GET /v1/messages long poll (wait > 0). Each look at the mailbox is an
+     * asynchronous store call (op below); between looks the connection may
+     * be suspended in longpoll.c. The two never overlap: while a look is
+     * queued the waiter is at most ARMED or NOTIFIED, which longpoll.c
+     * never resumes, and the waiter is suspended only after the look's
+     * answer was taken.
+     */
     relayd_waiter waiter; /* state WAITER_IDLE unless registered in longpoll.c */
     int poll_started;     /* poll_deadline_ns is set */
     int poll_over;        /* timed out or shutting down: answer what there is */
+    int poll_armed;       /* this request registered waiter and longpoll.c still holds it */
+    int poll_looked;      /* a look was answered (the acks applied): never 429 after that */
     uint64_t poll_deadline_ns;
     /* POST /v1/messages/fetch: ids to acknowledge before the first look (malloc'd). */
     uint64_t *acks;
@@ -126,7 +136,8 @@ typedef struct relayd_request {
      * connection is suspended before the call is queued and resumed by its
      * done callback, so no worker thread waits for a group commit; the
      * handler then runs again and takes the result. op_rc is a start that
-     * failed (resumed at once, nothing queued).
+     * failed (resumed at once, nothing queued). A long poll makes several
+     * calls in turn: taking a result clears op, op_started and op_rc.
      */
     struct MHD_Connection *conn;
     relay_store_op *op;
@@ -144,7 +155,11 @@ typedef struct relayd_request {
  * Suspends rq's connection and starts a store call with `start` (which
  * calls a relay_store_*_start with relayd_store_done as done and rq as
  * arg). The handler is called again once the call is answered, with
- * rq->op set (or rq->op_rc the start's error).
+ * rq->op_started set and rq->op set (or rq->op_rc the start's error).
+ * Once the relay is shutting down it queues nothing and answers 503
+ * (rq->op_started stays 0), except for the looks of a long poll
+ * (rq->poll_started), which are queued until the grace period ends so that
+ * waiting polls are answered with what the mailbox holds.
  */
 enum MHD_Result relayd_store_async(struct MHD_Connection *conn, relayd_request *rq,
                                    int (*start)(relayd_request *rq));
