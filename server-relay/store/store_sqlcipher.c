@@ -279,6 +279,7 @@ static const char *const MIGRATIONS[] = {
 
 enum sid {
     S_BEGIN,
+    S_BEGIN_READ,
     S_COMMIT,
     S_ROLLBACK,
     S_SAVEPOINT,
@@ -323,6 +324,7 @@ enum sid {
 
 static const char *const SQL[S_COUNT] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
+    [S_BEGIN_READ] = "BEGIN",
     [S_COMMIT] = "COMMIT",
     [S_ROLLBACK] = "ROLLBACK",
     [S_SAVEPOINT] = "SAVEPOINT op",
@@ -1007,11 +1009,21 @@ static void run_batch(relay_store *st, struct wop *batch)
         atomic_fetch_add_explicit(&st->messages_stored, stored, memory_order_relaxed);
         atomic_fetch_add_explicit(&st->messages_deleted, deleted, memory_order_relaxed);
     }
-    /* Reads see the committed group: the writer's page cache is warm, so
-     * this costs no decryption, unlike a pooled reader after a commit. */
+    /*
+     * Reads see the committed group: the writer's page cache is warm, so
+     * this costs no decryption, unlike a pooled reader after a commit. All
+     * of them share one read transaction (one snapshot, and one round of
+     * WAL read locks instead of one per statement).
+     */
+    size_t n_reads = 0;
+    for (struct wop *op = batch; op != NULL; op = op->next)
+        n_reads += op->read != NULL && op->rc == RELAY_OK;
+    bool read_txn = n_reads > 1 && exec_stmt(&st->writer, S_BEGIN_READ) == RELAY_OK;
     for (struct wop *op = batch; op != NULL; op = op->next)
         if (op->read != NULL && op->rc == RELAY_OK)
             op->rc = op->read(st, op);
+    if (read_txn && exec_stmt(&st->writer, S_COMMIT) != RELAY_OK && !sqlite3_get_autocommit(st->writer.db))
+        exec_stmt(&st->writer, S_ROLLBACK);
 
     /*
      * A successful durable op waits for the sync thread, and so does a read
