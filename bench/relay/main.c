@@ -39,8 +39,11 @@
 #define TARGET_CYCLE_BATCHED 20000.0
 #define TARGET_BROADCAST_S 1.0
 
+#define MAX_ROUNDS 20U
+
 typedef struct opts {
     double seconds;
+    unsigned rounds;
     unsigned conns;
     int quick;
     const char *url;
@@ -71,6 +74,19 @@ static void sample_add(samples *s, double x)
         s->cap = cap;
     }
     s->v[s->n++] = x;
+}
+
+static int cmp_double(const void *a, const void *b);
+
+/* The median of n values (n >= 1); sorts a copy. */
+static double median(const double *v, size_t n)
+{
+    double c[MAX_ROUNDS];
+    if (n == 0 || n > MAX_ROUNDS)
+        return 0;
+    memcpy(c, v, n * sizeof *c);
+    qsort(c, n, sizeof *c, cmp_double);
+    return n % 2 ? c[n / 2] : (c[n / 2 - 1] + c[n / 2]) / 2;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -577,10 +593,13 @@ static int broadcast(result *r, size_t first, unsigned reps)
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: relay-load [--quick] [--seconds S] [--conns N] [--relay PATH]\n"
+    fprintf(out, "usage: relay-load [--quick] [--seconds S] [--rounds R] [--conns N] [--relay PATH]\n"
                  "                  [--url http://127.0.0.1:PORT --enroll-token TOKEN]\n"
-                 "  --seconds S   length of each measured phase (default 5)\n"
-                 "  --quick       1 s phases and 3 broadcasts (CI smoke test)\n"
+                 "  --seconds S   length of each measured phase (default 3)\n"
+                 "  --rounds R    measure the phases R times, interleaved (default 3, at most 20);\n"
+                 "                figures are the medians over the rounds, and each ratio is\n"
+                 "                taken within a round, then the median\n"
+                 "  --quick       one round of 1 s phases and 3 broadcasts (CI smoke test)\n"
                  "  --conns N     concurrent keep-alive connections, one thread each (default 64)\n"
                  "  --relay PATH  the secmsg-relay to start (default: $SECMSG_RELAY_BIN or the\n"
                  "                one built with this tree)\n"
@@ -594,7 +613,8 @@ static void usage(FILE *out)
 
 static int parse_args(int argc, char **argv)
 {
-    O.seconds = 5.0;
+    O.seconds = 3.0;
+    O.rounds = 3;
     O.conns = 64;
     O.relay_bin = getenv("SECMSG_RELAY_BIN");
     if (!O.relay_bin || !*O.relay_bin)
@@ -606,6 +626,13 @@ static int parse_args(int argc, char **argv)
         if (!strcmp(a, "--quick")) {
             O.quick = 1;
             O.seconds = 1.0;
+            O.rounds = 1;
+        } else if (!strcmp(a, "--rounds") && v) {
+            unsigned long n = strtoul(v, &end, 10);
+            if (!end || *end || n < 1 || n > MAX_ROUNDS)
+                return -1;
+            O.rounds = (unsigned)n;
+            i++;
         } else if (!strcmp(a, "--seconds") && v) {
             O.seconds = strtod(v, &end);
             if (!end || *end || O.seconds <= 0 || O.seconds > 3600)
@@ -688,8 +715,10 @@ int main(int argc, char **argv)
     if (O.url) {
         snprintf(base_url, sizeof base_url, "%s", O.url);
     } else {
-        /* Rate limits off: this measures throughput, not the limiter. */
-        static const char *const flags[] = {"--rate", "0", "--anon-rate", "0", NULL};
+        /* Rate limits off, and room for every round's sends: this measures
+         * throughput, not the limits. */
+        static const char *const flags[] = {"--rate", "0", "--anon-rate", "0",
+                                            "--mailbox-max-messages", "100000000", NULL};
         const char *err = "";
         if (rc_relay_start(&relay, O.relay_bin, flags, &err) != 0) {
             fprintf(stderr, "relay-load: cannot start the relay: %s\n", err);
@@ -706,7 +735,8 @@ int main(int argc, char **argv)
     workers = calloc(O.conns, sizeof *workers);
     if (!devs || !workers)
         return 1;
-    printf("relay-load: %s, %u connections, %.1f s per phase\n", base_url, O.conns, O.seconds);
+    printf("relay-load: %s, %u connections, %.1f s per phase, %u round%s\n", base_url, O.conns,
+           O.seconds, O.rounds, O.rounds == 1 ? "" : "s");
     double t0 = now();
     if (enroll_all() != 0) {
         rc_relay_stop(&relay);
@@ -721,40 +751,80 @@ int main(int argc, char **argv)
     }
     fflush(stdout);
 
-    result health, send, cyc1, cycb, bc;
-    memset(&health, 0, sizeof health);
-    memset(&send, 0, sizeof send);
-    memset(&cyc1, 0, sizeof cyc1);
-    memset(&cycb, 0, sizeof cycb);
+    /*
+     * The phases run in rounds, interleaved, and a ratio is taken within
+     * each round: on a shared machine the speed available changes over
+     * tens of seconds, and a baseline measured long before the sends would
+     * compare different machines. The figures are medians over the rounds.
+     */
+    enum { P_HEALTH, P_SEND, P_CYC1, P_CYCB, N_PHASES };
+    static const struct {
+        const char *want, *name;
+        step_fn step;
+        int cycle_devs;
+    } phases[N_PHASES] = {
+        {"baseline", "baseline GET /health", step_health, 0},
+        {"send", "send, 1 envelope, durable", step_send, 0},
+        {"cycle", "send+fetch+ack, 1 per request", step_cycle1, 1},
+        {"batched", "send+fetch+ack, 64 per request", step_cycle_batched, 1},
+    };
+    static result runs[N_PHASES][MAX_ROUNDS];
+    result bc;
+    memset(runs, 0, sizeof runs);
     memset(&bc, 0, sizeof bc);
     size_t sa = 1, sb = 1 + O.conns, ca = 1 + 2 * (size_t)O.conns, cb = 1 + 3 * (size_t)O.conns;
-    if (wanted("baseline"))
-        run_phase(&health, "baseline GET /health", "req/s", step_health, sa, sb);
-    if (wanted("send"))
-        run_phase(&send, "send, 1 envelope, durable", "msg/s", step_send, sa, sb);
-    if (wanted("cycle"))
-        run_phase(&cyc1, "send+fetch+ack, 1 per request", "msg/s", step_cycle1, ca, cb);
-    if (wanted("batched"))
-        run_phase(&cycb, "send+fetch+ack, 64 per request", "msg/s", step_cycle_batched, ca, cb);
+    for (unsigned k = 0; k < O.rounds; k++) {
+        if (O.rounds > 1)
+            printf("round %u\n", k + 1);
+        for (int p = 0; p < N_PHASES; p++)
+            if (wanted(phases[p].want))
+                run_phase(&runs[p][k], phases[p].name, p == P_HEALTH ? "req/s" : "msg/s",
+                          phases[p].step, phases[p].cycle_devs ? ca : sa,
+                          phases[p].cycle_devs ? cb : sb);
+    }
     if (wanted("broadcast") && broadcast(&bc, 1 + per, O.quick ? 3 : 10) != 0)
         return 1;
 
-    double ratio = health.rate > 0 ? send.rate / health.rate : 0;
-    printf("\nratios\n");
-    printf("  send / baseline requests          %6.3f\n", ratio);
+    double med[N_PHASES], send_ratio[MAX_ROUNDS], cycle_ratio[MAX_ROUNDS];
+    uint64_t errors = bc.errors;
+    for (int p = 0; p < N_PHASES; p++) {
+        double rates[MAX_ROUNDS];
+        for (unsigned k = 0; k < O.rounds; k++) {
+            rates[k] = runs[p][k].rate;
+            errors += runs[p][k].errors;
+        }
+        med[p] = median(rates, O.rounds);
+    }
+    for (unsigned k = 0; k < O.rounds; k++) {
+        double base = runs[P_HEALTH][k].rate;
+        send_ratio[k] = base > 0 ? runs[P_SEND][k].rate / base : 0;
+        cycle_ratio[k] = base > 0 ? runs[P_CYC1][k].rate / base : 0;
+    }
+    double ratio = median(send_ratio, O.rounds);
+    if (O.rounds > 1) {
+        printf("\nmedians over %u rounds\n", O.rounds);
+        for (int p = 0; p < N_PHASES; p++)
+            if (wanted(phases[p].want))
+                printf("  %-34s %10.0f %s\n", phases[p].name, med[p],
+                       p == P_HEALTH ? "req/s" : "msg/s");
+    }
+    printf("\nratios (within each round, median)\n");
+    printf("  send / baseline requests          %6.3f", ratio);
+    for (unsigned k = 0; O.rounds > 1 && k < O.rounds; k++)
+        printf("%s%.3f", k == 0 ? "  (rounds: " : ", ", send_ratio[k]);
+    printf("%s\n", O.rounds > 1 ? ")" : "");
     printf("  cycle / baseline requests         %6.3f (1 per request)\n",
-           health.rate > 0 ? cyc1.rate / health.rate : 0);
+           median(cycle_ratio, O.rounds));
     printf("\ntargets\n");
     printf("  sends >= %.1f x baseline req/s     %-8s (%.3f)\n", TARGET_SEND_RATIO,
            met(ratio >= TARGET_SEND_RATIO), ratio);
     printf("  cycle >= %.0f msg/s unbatched    %-8s (%.0f)\n", TARGET_CYCLE,
-           met(cyc1.rate >= TARGET_CYCLE), cyc1.rate);
+           met(med[P_CYC1] >= TARGET_CYCLE), med[P_CYC1]);
     printf("  cycle >= %.0f msg/s batched     %-8s (%.0f)\n", TARGET_CYCLE_BATCHED,
-           met(cycb.rate >= TARGET_CYCLE_BATCHED), cycb.rate);
+           met(med[P_CYCB] >= TARGET_CYCLE_BATCHED), med[P_CYCB]);
     printf("  broadcast to 1000 < %.0f s          %-8s (median %.3f s, worst %.3f s)\n",
            TARGET_BROADCAST_S, met(bc.errors == 0 && bc.p50 < TARGET_BROADCAST_S), bc.p50, bc.p99);
 
-    uint64_t errors = health.errors + send.errors + cyc1.errors + cycb.errors + bc.errors;
     for (unsigned i = 0; i < O.conns; i++) {
         rc_conn_free(&workers[i].conn);
         free(workers[i].lat.v);
