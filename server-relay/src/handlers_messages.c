@@ -240,20 +240,38 @@ static int start_fetch(relayd_request *rq)
  * mailbox are queued without holding the worker thread (relayd_store_async);
  * called again with the answer.
  */
+/* A fetch's answer, taken from the store call; rq is ready for another call
+ * (the acks went with this one). */
+struct fetched {
+    relay_delivery *d;
+    size_t n;
+    int more;
+    uint32_t prekeys;
+};
+
+static int take_fetched(relayd_request *rq, struct fetched *f)
+{
+    memset(f, 0, sizeof *f);
+    int rc = rq->op != NULL
+                 ? relay_store_ack_fetch_finish(rq->op, &f->d, &f->n, &f->more, NULL, &f->prekeys)
+                 : rq->op_rc;
+    rq->op = NULL;
+    rq->op_started = 0;
+    rq->op_rc = 0;
+    rq->n_acks = 0;
+    return rc;
+}
+
 static enum MHD_Result fetch_now(struct MHD_Connection *conn, relayd_request *rq)
 {
     if (!rq->op_started)
         return relayd_store_async(conn, rq, start_fetch);
-    relay_delivery *d = NULL;
-    size_t n = 0;
-    int more = 0;
-    uint32_t prekeys = 0;
-    int rc = rq->op != NULL ? relay_store_ack_fetch_finish(rq->op, &d, &n, &more, NULL, &prekeys)
-                            : rq->op_rc;
-    rq->op = NULL;
-    rq->n_acks = 0;
+    struct fetched f;
+    int rc = take_fetched(rq, &f);
+    relay_delivery *d = f.d;
+    size_t n = f.n;
     enum MHD_Result r = rc != RELAY_OK ? relayd_respond_store_error(conn, rq, rc)
-                                       : respond_deliveries(conn, rq, d, n, more, prekeys);
+                                       : respond_deliveries(conn, rq, d, n, f.more, f.prekeys);
     relay_deliveries_free(d, n);
     return r;
 }
@@ -301,23 +319,17 @@ static enum MHD_Result poll_look(struct MHD_Connection *conn, relayd_request *rq
 static enum MHD_Result poll_answered(struct MHD_Connection *conn, relayd_request *rq)
 {
     relayd_server *srv = rq->srv;
-    relay_delivery *d = NULL;
-    size_t n = 0;
-    int more = 0;
-    uint32_t prekeys = 0;
-    int rc = rq->op != NULL ? relay_store_ack_fetch_finish(rq->op, &d, &n, &more, NULL, &prekeys)
-                            : rq->op_rc;
     /* Ready for the next look; the acks were applied (or failed) once. */
-    rq->op = NULL;
-    rq->op_started = 0;
-    rq->op_rc = 0;
-    rq->n_acks = 0;
+    struct fetched f;
+    int rc = take_fetched(rq, &f);
+    relay_delivery *d = f.d;
+    size_t n = f.n;
     rq->poll_looked = 1;
 
     if (rc != RELAY_OK || n > 0 || !rq->poll_armed) {
         poll_release(rq);
         enum MHD_Result r = rc != RELAY_OK ? relayd_respond_store_error(conn, rq, rc)
-                                           : respond_deliveries(conn, rq, d, n, more, prekeys);
+                                           : respond_deliveries(conn, rq, d, n, f.more, f.prekeys);
         relay_deliveries_free(d, n);
         return r;
     }

@@ -2,6 +2,7 @@
 
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/wait.h>
@@ -129,4 +130,19 @@ void it_assert_healthy(void)
     long s = rc_health(&c);
     cr_assert_eq(s, 200, "GET /health: %ld (%s)", s, c.error);
     rc_conn_free(&c);
+}
+
+double it_metric(rc_conn *c, const char *name)
+{
+    long s = rc_call(c, "GET", "/metrics", NULL, NULL, 0);
+    cr_assert_eq(s, 200, "GET /metrics: %ld", s);
+    size_t nl = strlen(name);
+    for (const char *p = (const char *)c->body.data; p && *p;) {
+        if (!strncmp(p, name, nl) && p[nl] == ' ')
+            return strtod(p + nl + 1, NULL);
+        const char *e = strchr(p, '\n');
+        p = e ? e + 1 : NULL;
+    }
+    cr_assert_fail("metric %s not found", name);
+    return 0;
 }

@@ -50,4 +50,8 @@ void it_assert_healthy(void);
 /* A unique user id for this test process. */
 void it_user_id(char *out, size_t cap, const char *prefix);
 
+/* The value of the metric line "name value" (no labels) in GET /metrics
+ * on c (asserts it is there). */
+double it_metric(rc_conn *c, const char *name);
+
 #endif

@@ -18,22 +18,6 @@
 
 TestSuite(longpoll, .init = it_init_bare, .fini = it_fini, .timeout = 300);
 
-/* The value of a metric line "name value" (no labels) in /metrics. */
-static double metric(rc_conn *c, const char *name)
-{
-    long s = rc_call(c, "GET", "/metrics", NULL, NULL, 0);
-    cr_assert_eq(s, 200, "GET /metrics: %ld", s);
-    size_t nl = strlen(name);
-    for (const char *p = (const char *)c->body.data; p && *p;) {
-        if (!strncmp(p, name, nl) && p[nl] == ' ')
-            return strtod(p + nl + 1, NULL);
-        const char *e = strchr(p, '\n');
-        p = e ? e + 1 : NULL;
-    }
-    cr_assert_fail("metric %s not found", name);
-    return 0;
-}
-
 #define WAITERS "secmsg_relay_longpoll_waiters"
 #define DELETED "secmsg_relay_store_messages_deleted_total"
 
@@ -41,7 +25,7 @@ static double metric(rc_conn *c, const char *name)
 static void await_waiters(rc_conn *c, double want)
 {
     double end = rc_now() + 30.0, got;
-    while ((got = metric(c, WAITERS)) != want && rc_now() < end)
+    while ((got = it_metric(c, WAITERS)) != want && rc_now() < end)
         rc_sleep(0.02);
     cr_assert_eq(got, want, "the relay reports %g waiting polls, expected %g", got, want);
 }
@@ -113,7 +97,7 @@ Test(longpoll, acks_applied_before_the_wait)
     cr_assert_eq(f.n, 2);
     uint64_t ids[2] = {f.d[0].id, f.d[1].id};
     rc_fetched_free(&f);
-    double deleted0 = metric(&c, DELETED);
+    double deleted0 = it_metric(&c, DELETED);
 
     poller p = {0};
     p.dev = &b;
@@ -126,10 +110,10 @@ Test(longpoll, acks_applied_before_the_wait)
     cr_assert_eq(pthread_create(&th, NULL, poll_once, &p), 0);
     /* Registered and its first look answered (the acks committed). */
     double end = rc_now() + 30.0;
-    while ((metric(&c, WAITERS) != 1 || metric(&c, DELETED) != deleted0 + 2) && rc_now() < end)
+    while ((it_metric(&c, WAITERS) != 1 || it_metric(&c, DELETED) != deleted0 + 2) && rc_now() < end)
         rc_sleep(0.02);
-    cr_assert_eq(metric(&c, DELETED), deleted0 + 2, "the waiting poll's acks are applied");
-    cr_assert_eq(metric(&c, WAITERS), 1, "the poll is waiting");
+    cr_assert_eq(it_metric(&c, DELETED), deleted0 + 2, "the waiting poll's acks are applied");
+    cr_assert_eq(it_metric(&c, WAITERS), 1, "the poll is waiting");
     cr_assert_eq(rc_fetch(&c, &b, 0, &f), 200);
     cr_assert_eq(f.n, 0, "the acked messages are gone while the poll waits");
     rc_fetched_free(&f);
@@ -142,7 +126,7 @@ Test(longpoll, acks_applied_before_the_wait)
     uint64_t three = p.f.d[0].id;
     rc_fetched_free(&p.f);
 
-    cr_assert_eq(metric(&c, DELETED), deleted0 + 2, "nothing but the two acks was deleted");
+    cr_assert_eq(it_metric(&c, DELETED), deleted0 + 2, "nothing but the two acks was deleted");
     uint32_t deleted = 9;
     cr_assert_eq(rc_ack(&c, &b, ids, 2, &deleted), 200);
     cr_assert_eq(deleted, 0, "the poll's acks were applied");
@@ -150,7 +134,7 @@ Test(longpoll, acks_applied_before_the_wait)
     cr_assert_eq(f.n, 1, "the new message is still there");
     cr_assert_eq(f.d[0].id, three);
     rc_fetched_free(&f);
-    cr_assert_eq(metric(&c, WAITERS), 0);
+    cr_assert_eq(it_metric(&c, WAITERS), 0);
     rc_device_free(&a);
     rc_device_free(&b);
     rc_conn_free(&c);
@@ -183,7 +167,7 @@ Test(longpoll, times_out_then_wakes)
     cr_assert_eq(rc_fetch(&c, &b, 1, &f), 200);
     cr_assert_eq(f.n, 0);
     rc_fetched_free(&f);
-    cr_assert_eq(metric(&c, WAITERS), 0, "a timed-out poll left its waiter behind");
+    cr_assert_eq(it_metric(&c, WAITERS), 0, "a timed-out poll left its waiter behind");
     uint32_t deleted = 9;
     cr_assert_eq(rc_ack(&c, &b, &id, 1, &deleted), 200);
     cr_assert_eq(deleted, 0, "the timed-out poll applied its ack");

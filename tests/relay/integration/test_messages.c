@@ -468,22 +468,6 @@ Test(messages, fetch_byte_limit)
     rc_conn_free(&c);
 }
 
-/* The value of a metric line "name value" (no labels) in /metrics. */
-static double metric(rc_conn *c, const char *name)
-{
-    long s = rc_call(c, "GET", "/metrics", NULL, NULL, 0);
-    cr_assert_eq(s, 200, "GET /metrics: %ld", s);
-    size_t nl = strlen(name);
-    for (const char *p = (const char *)c->body.data; p && *p;) {
-        if (!strncmp(p, name, nl) && p[nl] == ' ')
-            return strtod(p + nl + 1, NULL);
-        const char *e = strchr(p, '\n');
-        p = e ? e + 1 : NULL;
-    }
-    cr_assert_fail("metric %s not found", name);
-    return 0;
-}
-
 /* At most longpoll_per_device (4) waiting polls per device: a fifth gets
  * 429 too_many_waiters. The four are known to wait from the relay's own
  * gauge, not from timing. */
@@ -505,7 +489,7 @@ Test(messages, long_poll_waiter_limit)
     }
     double end = rc_now() + 20.0;
     double waiting = 0;
-    while ((waiting = metric(&c, "secmsg_relay_longpoll_waiters")) < 4 && rc_now() < end)
+    while ((waiting = it_metric(&c, "secmsg_relay_longpoll_waiters")) < 4 && rc_now() < end)
         rc_sleep(0.05);
     cr_assert_eq(waiting, 4, "the relay reports %g waiting polls", waiting);
     rc_fetched f;
