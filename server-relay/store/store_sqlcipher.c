@@ -412,6 +412,9 @@ struct wop {
     bool done;
     bool wrote;               /* set by run() once it has changed something */
     uint64_t stored, deleted; /* counter deltas, applied once committed */
+    /* A read's largest message id handed out (0: none; UINT64_MAX until
+     * the read says): see run_batch. */
+    uint64_t seen_max;
     pthread_cond_t cv;
     relay_store_done_fn notify;
     void *notify_arg;
@@ -459,6 +462,11 @@ struct relay_store {
      * quota counts. The commit thread's alone, once open. */
     sqlite3_int64 next_id, id_limit;
     relay_mbc *mbc;
+    /* Under mu: the id limit of the last group committed, and the largest
+     * limit known to be on disk (fsynced). Every id below durable_limit
+     * is either on disk or will never be handed out again, even after a
+     * crash (run_batch). */
+    sqlite3_int64 limit_committed, durable_limit;
 
     /* Registered devices (see device_cache_get); dcache_key keys the slot choice. */
     struct device_slot *dcache;
@@ -1030,20 +1038,32 @@ static void run_batch(relay_store *st, struct wop *batch)
         exec_stmt(&st->writer, S_ROLLBACK);
 
     /*
-     * A successful durable op waits for the sync thread, and so does a read
-     * while anything it may have seen is not yet fsynced (this group's
-     * writes, or a group still in the sync thread): a fetch must never hand
-     * out a message whose id a crash could give to another message, or a
-     * stale ack would delete that one. Everything else is answered now. A
-     * waiter returns (and its op leaves the stack) only after we unlock.
+     * A successful durable op waits for the sync thread. A fetch must
+     * never hand out a message whose id a crash could give to another
+     * message, or the recipient's stale ack would delete that one. After a
+     * crash ids continue at the id limit on disk, so an id below
+     * durable_limit is never handed out again, whether or not its message
+     * survived: a fetch whose ids are all below it is answered now (nearly
+     * every fetch: the limit moves once per ID_BLOCK ids). One that handed
+     * out a higher id waits, while anything it may have seen is not yet
+     * fsynced (this group's writes, or a group in the sync thread), for
+     * the fsync that makes the raised limit durable. A message answered
+     * early may still be lost in a crash of the machine; its sender got no
+     * 2xx for it (sends wait for the fsync) and sends it again, and the
+     * recipient drops the copy by its message id. Everything else is
+     * answered now. A waiter returns (and its op leaves the stack) only
+     * after we unlock.
      */
     bool to_sync = false;
     struct notify_list later = {NULL, NULL};
     pthread_mutex_lock(&st->mu);
     bool unsynced = (writes && !lost) || st->sync_busy;
+    if (writes && !lost)
+        st->limit_committed = st->id_limit;
     for (struct wop *op = batch, *next; op != NULL; op = next) {
         next = op->next;
-        if (op->rc == RELAY_OK && (op->durable || (op->read != NULL && unsynced))) {
+        bool early = op->read != NULL && op->seen_max < (uint64_t)st->durable_limit;
+        if (op->rc == RELAY_OK && (op->durable || (op->read != NULL && unsynced && !early))) {
             op->next = NULL;
             if (st->sync_tail != NULL)
                 st->sync_tail->next = op;
@@ -1125,6 +1145,8 @@ static void *sync_thread(void *arg)
             pthread_cond_wait(&st->sync_wake, &st->mu);
         struct wop *list = st->sync_head;
         st->sync_head = st->sync_tail = NULL;
+        /* This fsync covers every group committed so far. */
+        sqlite3_int64 covers = st->limit_committed;
         pthread_mutex_unlock(&st->mu);
         if (list == NULL)
             return NULL; /* stopping, and every committed op is answered */
@@ -1139,6 +1161,8 @@ static void *sync_thread(void *arg)
 
         struct notify_list later = {NULL, NULL};
         pthread_mutex_lock(&st->mu);
+        if (!failed && covers > st->durable_limit)
+            st->durable_limit = covers;
         for (struct wop *op = list, *next; op != NULL; op = next) {
             next = op->next;
             if (failed)
@@ -1162,6 +1186,7 @@ static void op_init(struct wop *op, wop_fn run, wop_fn read, bool durable, void 
     op->durable = durable;
     op->ctx = ctx;
     op->rc = RELAY_E_IO;
+    op->seen_max = UINT64_MAX;
 }
 
 /* Lock held: queues op for the commit thread, unless the store is stopping. */
@@ -1373,6 +1398,14 @@ int relay_store_open(relay_store **out, const char *path, const uint8_t key[32],
         goto out;
     if ((rc = open_wal(st, path)) != RELAY_OK)
         goto out;
+    /* What this open read may still be in the page cache only (written
+     * before a crash of the process, not of the machine): make it durable,
+     * so that the id limit just read is on disk. */
+    if (fdatasync(st->wal_fd) != 0) {
+        rc = RELAY_E_IO;
+        goto out;
+    }
+    st->limit_committed = st->durable_limit = st->id_limit;
     for (n_readers = 0; n_readers < READ_POOL; n_readers++) {
         if ((rc = conn_open(&st->readers[n_readers], path, key_sql, false)) != RELAY_OK)
             goto out;
@@ -2382,6 +2415,8 @@ static int read_mailbox(relay_store *st, struct wop *op)
     int rc = count_otks(&st->writer, c->ack.id, &c->prekeys);
     if (rc == RELAY_OK)
         rc = fetch_rows(&st->writer, c);
+    if (rc == RELAY_OK) /* fetch_rows hands them out in id order */
+        op->seen_max = c->count != 0 ? c->list[c->count - 1].id : 0;
     return rc;
 }
 
@@ -2432,6 +2467,7 @@ static int read_usage(relay_store *st, struct wop *op)
 {
     struct usage_ctx *c = op->ctx;
     relay_mbc_get(st->mbc, c->id, &c->messages, &c->bytes);
+    op->seen_max = 0; /* no message handed out */
     return RELAY_OK;
 }
 
