@@ -43,6 +43,7 @@ typedef struct relay_limits {
     uint32_t prekeys_max;            /* stored one-time prekeys per device */
     uint64_t blob_max_bytes;
     uint64_t ttl_seconds;            /* undelivered messages and blobs */
+    uint64_t id_block;               /* message ids reserved at a time; 0: 2^20 (tests use small ones) */
 } relay_limits;
 
 typedef struct relay_store relay_store;

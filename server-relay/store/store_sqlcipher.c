@@ -83,7 +83,8 @@
  */
 #define CIPHER_PAGE_SIZE "4096"
 #define BUSY_TIMEOUT_MS 10000
-/* Message ids reserved at a time (counters.message_id_limit, MIGRATE_V2_V3). */
+/* Message ids reserved at a time (counters.message_id_limit, MIGRATE_V2_V3);
+ * relay_limits.id_block may choose fewer (tests). */
 #define ID_BLOCK ((sqlite3_int64)1 << 20)
 #define BLOB_HEX_BYTES (RELAY_BLOB_ID_BYTES * 2 + 1)
 #define TMP_PREFIX "tmp-"
@@ -942,7 +943,10 @@ static bool try_batch(relay_store *st, struct wop *batch, bool savepoints, bool 
     /* Every id this group handed out must be below the recorded limit. */
     sqlite3_int64 limit = st->id_limit;
     if (!*lost && st->next_id > st->id_limit) {
-        limit = st->next_id > INT64_MAX - ID_BLOCK ? INT64_MAX : st->next_id + ID_BLOCK;
+        sqlite3_int64 block = st->limits.id_block != 0 && st->limits.id_block <= (uint64_t)ID_BLOCK
+                                  ? (sqlite3_int64)st->limits.id_block
+                                  : ID_BLOCK;
+        limit = st->next_id > INT64_MAX - block ? INT64_MAX : st->next_id + block;
         sqlite3_stmt *s = stmt(w, S_ID_LIMIT_SET);
         if (s == NULL || sqlite3_bind_int64(s, 1, limit) != SQLITE_OK ||
             sqlite3_step(s) != SQLITE_DONE || sqlite3_changes(w->db) != 1)

@@ -1294,6 +1294,44 @@ Test(messages, ids_never_reused_across_reopen)
     }
 }
 
+/*
+ * The id limit raised many times (blocks of 3 ids, one message per group):
+ * it stays above every id handed out, on disk, across reopens, and a fetch
+ * of ids above the fsynced limit still gets its messages.
+ */
+Test(messages, id_limit_raised_across_blocks)
+{
+    relay_limits l = default_limits();
+    l.id_block = 3;
+    reopen(&l);
+    uint8_t a[RELAY_ID_BYTES], b[RELAY_ID_BYTES];
+    cr_assert_eq(new_device(g_st, "alice", ROLE_CITIZEN, a), RELAY_OK);
+    cr_assert_eq(new_device(g_st, "bob", ROLE_CITIZEN, b), RELAY_OK);
+    const uint8_t(*to_b)[RELAY_ID_BYTES] = (const uint8_t(*)[RELAY_ID_BYTES])b;
+    uint64_t last = 0;
+    for (int round = 0; round < 4; round++) {
+        for (int i = 0; i < 7; i++) {
+            cr_assert_eq(send_one(a, to_b, 1, (const uint8_t *)"m", 1, NULL, 0, NOW, NULL),
+                         RELAY_OK);
+            relay_delivery *d = NULL;
+            size_t n = 0;
+            int more = 0;
+            cr_assert_eq(relay_store_fetch(g_st, b, 10, 1 << 20, &d, &n, &more), RELAY_OK);
+            cr_assert_eq(n, 1);
+            cr_assert_gt(d[0].id, last);
+            last = d[0].id;
+            uint32_t deleted = 0;
+            cr_assert_eq(relay_store_ack(g_st, b, &d[0].id, 1, &deleted), RELAY_OK);
+            cr_assert_eq(deleted, 1);
+            relay_deliveries_free(d, n);
+            cr_assert_gt((uint64_t)raw_int("SELECT value FROM counters WHERE name ="
+                                           " 'message_id_limit'"),
+                         last);
+        }
+        reopen(&l);
+    }
+}
+
 Test(messages, mailbox_quota_bytes)
 {
     relay_limits l = default_limits();
