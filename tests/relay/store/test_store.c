@@ -1234,6 +1234,15 @@ Test(messages, mailbox_quota_messages)
     cr_assert_eq(send_one(a, to_b, 1, (const uint8_t *)"m", 1, NULL, 0, NOW, NULL), RELAY_OK);
 }
 
+/* Two citizens, alice (a) and bob (b); returns b as a recipient list. */
+static const uint8_t (*alice_and_bob(uint8_t a[RELAY_ID_BYTES],
+                                     uint8_t b[RELAY_ID_BYTES]))[RELAY_ID_BYTES]
+{
+    cr_assert_eq(new_device(g_st, "alice", ROLE_CITIZEN, a), RELAY_OK);
+    cr_assert_eq(new_device(g_st, "bob", ROLE_CITIZEN, b), RELAY_OK);
+    return (const uint8_t(*)[RELAY_ID_BYTES])b;
+}
+
 /* The counts are rebuilt from the file: a full mailbox stays full. */
 Test(messages, mailbox_quota_survives_reopen)
 {
@@ -1241,9 +1250,7 @@ Test(messages, mailbox_quota_survives_reopen)
     l.mailbox_max_messages = 2;
     reopen(&l);
     uint8_t a[RELAY_ID_BYTES], b[RELAY_ID_BYTES];
-    cr_assert_eq(new_device(g_st, "alice", ROLE_CITIZEN, a), RELAY_OK);
-    cr_assert_eq(new_device(g_st, "bob", ROLE_CITIZEN, b), RELAY_OK);
-    const uint8_t(*to_b)[RELAY_ID_BYTES] = (const uint8_t(*)[RELAY_ID_BYTES])b;
+    const uint8_t(*to_b)[RELAY_ID_BYTES] = alice_and_bob(a, b);
     for (int i = 0; i < 2; i++)
         cr_assert_eq(send_one(a, to_b, 1, (const uint8_t *)"abc", 3, NULL, 0, NOW, NULL),
                      RELAY_OK);
@@ -1263,9 +1270,7 @@ Test(messages, mailbox_quota_survives_reopen)
 Test(messages, ids_never_reused_across_reopen)
 {
     uint8_t a[RELAY_ID_BYTES], b[RELAY_ID_BYTES];
-    cr_assert_eq(new_device(g_st, "alice", ROLE_CITIZEN, a), RELAY_OK);
-    cr_assert_eq(new_device(g_st, "bob", ROLE_CITIZEN, b), RELAY_OK);
-    const uint8_t(*to_b)[RELAY_ID_BYTES] = (const uint8_t(*)[RELAY_ID_BYTES])b;
+    const uint8_t(*to_b)[RELAY_ID_BYTES] = alice_and_bob(a, b);
     uint64_t last = 0;
     for (int round = 0; round < 3; round++) {
         for (int i = 0; i < 3; i++)
@@ -1305,9 +1310,7 @@ Test(messages, id_limit_raised_across_blocks)
     l.id_block = 3;
     reopen(&l);
     uint8_t a[RELAY_ID_BYTES], b[RELAY_ID_BYTES];
-    cr_assert_eq(new_device(g_st, "alice", ROLE_CITIZEN, a), RELAY_OK);
-    cr_assert_eq(new_device(g_st, "bob", ROLE_CITIZEN, b), RELAY_OK);
-    const uint8_t(*to_b)[RELAY_ID_BYTES] = (const uint8_t(*)[RELAY_ID_BYTES])b;
+    const uint8_t(*to_b)[RELAY_ID_BYTES] = alice_and_bob(a, b);
     uint64_t last = 0;
     for (int round = 0; round < 4; round++) {
         for (int i = 0; i < 7; i++) {
