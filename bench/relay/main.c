@@ -271,6 +271,7 @@ static rc_device *devs; /* 0: caseworker; then senders/receivers; then broadcast
 static size_t n_devs;
 static rc_relay relay;
 static char base_url[RC_URL_MAX];
+static rc_conn metrics_conn; /* GET /metrics between phases */
 
 /* utime + stime of one /proc stat file, in seconds; -1 if unreadable. */
 static double stat_cpu(const char *path)
@@ -339,6 +340,25 @@ static void cpu_sample(cpu_use *c, pid_t pid)
     closedir(d);
 }
 
+/*
+ * The relay's WAL fdatasyncs so far (count, seconds) from its /metrics, on
+ * the connection c; -1 if unknown (metrics off, or an older relay).
+ */
+static void fsync_sample(rc_conn *c, double out[2])
+{
+    out[0] = out[1] = -1;
+    if (rc_call(c, "GET", "/metrics", NULL, NULL, 0) != 200 || c->body.data == NULL)
+        return;
+    /* The sample line, not the "# HELP" line naming it. */
+    static const char *const names[2] = {"\nsecmsg_relay_store_fsyncs_total ",
+                                         "\nsecmsg_relay_store_fsync_seconds_total "};
+    for (int i = 0; i < 2; i++) {
+        const char *p = strstr((const char *)c->body.data, names[i]);
+        if (p != NULL)
+            out[i] = strtod(p + strlen(names[i]), NULL);
+    }
+}
+
 /* Idle CPU seconds of the whole machine so far, from /proc/stat; -1 if unknown. */
 static double idle_seconds(void)
 {
@@ -376,12 +396,15 @@ static void run_phase(result *r, const char *name, const char *unit, step_fn ste
     pthread_barrier_wait(&start);
     double t0 = now();
     cpu_use cpu0, cpu1;
+    double fs0[2], fs1[2];
+    fsync_sample(&metrics_conn, fs0);
     cpu_sample(&cpu0, relay.pid);
     double idle0 = idle_seconds();
     rc_sleep(O.seconds);
     __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
     cpu_sample(&cpu1, relay.pid);
     double idle1 = idle_seconds();
+    fsync_sample(&metrics_conn, fs1);
     for (unsigned i = 0; i < O.conns; i++)
         pthread_join(workers[i].th, NULL);
     double secs = now() - t0;
@@ -432,6 +455,10 @@ static void run_phase(result *r, const char *name, const char *unit, step_fn ste
         if (idle0 >= 0 && idle1 >= 0 && ncpu > 0)
             printf("; machine idle %.0f%%",
                    100.0 * (idle1 - idle0) / (secs * (double)ncpu));
+        /* The disk's latency, which every durable answer waits for. */
+        if (fs0[0] >= 0 && fs1[0] > fs0[0] && fs0[1] >= 0 && fs1[1] >= 0)
+            printf("; %.0f fsyncs, %.2f ms each", fs1[0] - fs0[0],
+                   1e3 * (fs1[1] - fs0[1]) / (fs1[0] - fs0[0]));
         printf("\n");
     }
     fflush(stdout);
@@ -743,6 +770,8 @@ int main(int argc, char **argv)
         return 1;
     }
     printf("  enrolled %zu devices in %.1f s\n", n_devs, now() - t0);
+    if (rc_conn_init(&metrics_conn, base_url) != 0)
+        return 1;
     for (unsigned i = 0; i < O.conns; i++) {
         workers[i].idx = i;
         if (rc_conn_init(&workers[i].conn, base_url) != 0)
@@ -825,6 +854,7 @@ int main(int argc, char **argv)
     printf("  broadcast to 1000 < %.0f s          %-8s (median %.3f s, worst %.3f s)\n",
            TARGET_BROADCAST_S, met(bc.errors == 0 && bc.p50 < TARGET_BROADCAST_S), bc.p50, bc.p99);
 
+    rc_conn_free(&metrics_conn);
     for (unsigned i = 0; i < O.conns; i++) {
         rc_conn_free(&workers[i].conn);
         free(workers[i].lat.v);

@@ -162,6 +162,13 @@ int relayd_metrics_render(relayd_server *srv, char **out, size_t *len)
     counter(&b, "secmsg_relay_store_messages_deleted_total",
             "Envelope copies deleted (acknowledged or expired).",
             (unsigned long)st.messages_deleted);
+    counter(&b, "secmsg_relay_store_fsyncs_total",
+            "WAL fdatasyncs (each makes a group of writes durable).", (unsigned long)st.fsyncs);
+    put(&b,
+        "# HELP secmsg_relay_store_fsync_seconds_total Time spent in WAL fdatasyncs.\n"
+        "# TYPE secmsg_relay_store_fsync_seconds_total counter\n"
+        "secmsg_relay_store_fsync_seconds_total %.6f\n",
+        (double)st.fsync_ns / 1e9);
 
     gauge(&b, "secmsg_relay_longpoll_waiters", "Long polls waiting for mail.",
           (unsigned long)relayd_longpoll_count(srv->lp));

@@ -280,10 +280,13 @@ int relay_store_purge(relay_store *st, uint64_t now, uint64_t *purged);
 /**
  * Counters for /metrics, since open: transactions committed, write
  * operations they carried (grouped_ops / commits = group size), message
- * copies stored, and copies deleted by ack or purge.
+ * copies stored, and copies deleted by ack or purge; WAL fdatasyncs and
+ * the nanoseconds they took (the disk's latency, which every durable 2xx
+ * waits for).
  */
 typedef struct relay_store_stats {
     uint64_t commits, grouped_ops, messages_stored, messages_deleted;
+    uint64_t fsyncs, fsync_ns;
 } relay_store_stats;
 void relay_store_stats_get(relay_store *st, relay_store_stats *out);
 

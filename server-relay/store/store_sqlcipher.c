@@ -60,6 +60,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -456,7 +457,7 @@ struct relay_store {
     pthread_mutex_t rmu;
     pthread_cond_t rcv;
 
-    _Atomic uint64_t commits, grouped_ops, messages_stored, messages_deleted;
+    _Atomic uint64_t commits, grouped_ops, messages_stored, messages_deleted, fsyncs, fsync_ns;
     /* The next message id, and the limit every id handed out in a committed
      * group is below (counters.message_id_limit, schema v3); next_id never
      * passes it once a group commits (try_batch raises it). The per-mailbox
@@ -1156,9 +1157,15 @@ static void *sync_thread(void *arg)
             return NULL; /* stopping, and every committed op is answered */
 
         int r;
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         do
             r = fdatasync(st->wal_fd);
         while (r != 0 && errno == EINTR);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        int64_t ns = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000000 + (t1.tv_nsec - t0.tv_nsec);
+        atomic_fetch_add_explicit(&st->fsyncs, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&st->fsync_ns, ns > 0 ? (uint64_t)ns : 0, memory_order_relaxed);
         if (r != 0)
             atomic_store(&st->sync_failed, true);
         bool failed = atomic_load(&st->sync_failed);
@@ -1348,6 +1355,8 @@ int relay_store_open(relay_store **out, const char *path, const uint8_t key[32],
     atomic_init(&st->grouped_ops, 0);
     atomic_init(&st->messages_stored, 0);
     atomic_init(&st->messages_deleted, 0);
+    atomic_init(&st->fsyncs, 0);
+    atomic_init(&st->fsync_ns, 0);
     if (pthread_mutex_init(&st->mu, NULL) != 0)
         goto out;
     if (pthread_cond_init(&st->wake, NULL) != 0) {
@@ -3066,4 +3075,6 @@ void relay_store_stats_get(relay_store *st, relay_store_stats *out)
     out->grouped_ops = atomic_load_explicit(&st->grouped_ops, memory_order_relaxed);
     out->messages_stored = atomic_load_explicit(&st->messages_stored, memory_order_relaxed);
     out->messages_deleted = atomic_load_explicit(&st->messages_deleted, memory_order_relaxed);
+    out->fsyncs = atomic_load_explicit(&st->fsyncs, memory_order_relaxed);
+    out->fsync_ns = atomic_load_explicit(&st->fsync_ns, memory_order_relaxed);
 }

@@ -228,6 +228,8 @@ Test(process, health_and_metrics)
         "secmsg_relay_purged_total",
         "secmsg_relay_store_commits_total",
         "secmsg_relay_store_messages_stored_total",
+        "secmsg_relay_store_fsyncs_total",
+        "secmsg_relay_store_fsync_seconds_total",
         "secmsg_relay_longpoll_waiters",
         "secmsg_relay_in_flight_requests",
         "secmsg_relay_uptime_seconds",
