@@ -76,7 +76,11 @@ static void sample_add(samples *s, double x)
     s->v[s->n++] = x;
 }
 
-static int cmp_double(const void *a, const void *b);
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
 
 /* The median of n values (n >= 1); sorts a copy. */
 static double median(const double *v, size_t n)
@@ -87,12 +91,6 @@ static double median(const double *v, size_t n)
     memcpy(c, v, n * sizeof *c);
     qsort(c, n, sizeof *c, cmp_double);
     return n % 2 ? c[n / 2] : (c[n / 2 - 1] + c[n / 2]) / 2;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
 }
 
 /* ---- phase results ---- */

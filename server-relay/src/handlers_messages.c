@@ -142,18 +142,14 @@ enum MHD_Result relayd_handle_send(struct MHD_Connection *conn, relayd_request *
     size_t ri = 0, bi = 0;
     for (size_t i = 0; i < n_env; i++) {
         const Secmsg__Relay__Envelope *e = m->envelopes[i];
-        if (e->message_id.len != RELAY_MSGID_BYTES) {
-            relayd_send_state_free(rq);
-            return relayd_respond_malformed(conn, rq, "SendRequest");
-        }
+        if (e->message_id.len != RELAY_MSGID_BYTES)
+            goto malformed;
         memcpy(envs[i].message_id, e->message_id.data, RELAY_MSGID_BYTES);
         envs[i].recipients = (const uint8_t(*)[RELAY_ID_BYTES])(rq->recips + ri);
         envs[i].n_recipients = e->n_recipients;
         for (size_t j = 0; j < e->n_recipients; j++) {
-            if (e->recipients[j].len != RELAY_ID_BYTES) {
-                relayd_send_state_free(rq);
-                return relayd_respond_malformed(conn, rq, "SendRequest");
-            }
+            if (e->recipients[j].len != RELAY_ID_BYTES)
+                goto malformed;
             memcpy(rq->recips[ri++], e->recipients[j].data, RELAY_ID_BYTES);
         }
         envs[i].content = e->content.data;
@@ -161,21 +157,16 @@ enum MHD_Result relayd_handle_send(struct MHD_Connection *conn, relayd_request *
         envs[i].blob_ids = (const uint8_t(*)[RELAY_BLOB_ID_BYTES])(rq->blobs + bi);
         envs[i].n_blobs = e->n_blob_ids;
         for (size_t j = 0; j < e->n_blob_ids; j++) {
-            if (e->blob_ids[j].len != RELAY_BLOB_ID_BYTES) {
-                relayd_send_state_free(rq);
-                return relayd_respond_malformed(conn, rq, "SendRequest");
-            }
+            if (e->blob_ids[j].len != RELAY_BLOB_ID_BYTES)
+                goto malformed;
             memcpy(rq->blobs[bi++], e->blob_ids[j].data, RELAY_BLOB_ID_BYTES);
         }
     }
-    rq->n_recips = ri;
-    if (n_env == 0) { /* the codec refuses this; nothing to store */
-        relayd_send_state_free(rq);
-        Secmsg__Relay__SendResponse resp = SECMSG__RELAY__SEND_RESPONSE__INIT;
-        resp.has_stored = 1;
-        return relayd_respond_pb(conn, rq, &resp.base);
-    }
+    rq->n_recips = ri; /* the codec refuses a send without envelopes */
     return relayd_store_async(conn, rq, start_send);
+malformed:
+    relayd_send_state_free(rq);
+    return relayd_respond_malformed(conn, rq, "SendRequest");
 }
 
 static enum MHD_Result respond_deliveries(struct MHD_Connection *conn, relayd_request *rq,
@@ -235,11 +226,6 @@ static int start_fetch(relayd_request *rq)
                                        relayd_store_done, rq, &rq->op);
 }
 
-/*
- * A fetch that does not wait (wait = 0): the acks and the look at the
- * mailbox are queued without holding the worker thread (relayd_store_async);
- * called again with the answer.
- */
 /* A fetch's answer, taken from the store call; rq is ready for another call
  * (the acks went with this one). */
 struct fetched {
@@ -262,17 +248,20 @@ static int take_fetched(relayd_request *rq, struct fetched *f)
     return rc;
 }
 
+/*
+ * A fetch that does not wait (wait = 0): the acks and the look at the
+ * mailbox are queued without holding the worker thread (relayd_store_async);
+ * called again with the answer.
+ */
 static enum MHD_Result fetch_now(struct MHD_Connection *conn, relayd_request *rq)
 {
     if (!rq->op_started)
         return relayd_store_async(conn, rq, start_fetch);
     struct fetched f;
     int rc = take_fetched(rq, &f);
-    relay_delivery *d = f.d;
-    size_t n = f.n;
     enum MHD_Result r = rc != RELAY_OK ? relayd_respond_store_error(conn, rq, rc)
-                                       : respond_deliveries(conn, rq, d, n, f.more, f.prekeys);
-    relay_deliveries_free(d, n);
+                                       : respond_deliveries(conn, rq, f.d, f.n, f.more, f.prekeys);
+    relay_deliveries_free(f.d, f.n);
     return r;
 }
 
@@ -322,18 +311,17 @@ static enum MHD_Result poll_answered(struct MHD_Connection *conn, relayd_request
     /* Ready for the next look; the acks were applied (or failed) once. */
     struct fetched f;
     int rc = take_fetched(rq, &f);
-    relay_delivery *d = f.d;
-    size_t n = f.n;
     rq->poll_looked = 1;
 
-    if (rc != RELAY_OK || n > 0 || !rq->poll_armed) {
+    if (rc != RELAY_OK || f.n > 0 || !rq->poll_armed) {
         poll_release(rq);
-        enum MHD_Result r = rc != RELAY_OK ? relayd_respond_store_error(conn, rq, rc)
-                                           : respond_deliveries(conn, rq, d, n, f.more, f.prekeys);
-        relay_deliveries_free(d, n);
+        enum MHD_Result r = rc != RELAY_OK
+                                ? relayd_respond_store_error(conn, rq, rc)
+                                : respond_deliveries(conn, rq, f.d, f.n, f.more, f.prekeys);
+        relay_deliveries_free(f.d, f.n);
         return r;
     }
-    relay_deliveries_free(d, n);
+    relay_deliveries_free(f.d, f.n);
     if (relayd_longpoll_suspend(srv->lp, &rq->waiter))
         return MHD_YES; /* longpoll.c resumes it: relayd_handle_fetch with the waiter WOKEN */
     rq->poll_armed = 0; /* declined and released */

@@ -13,6 +13,7 @@
 
 #include <sodium.h>
 
+#include "common/wipe_alloc.h"
 #include "store/store_internal.h"
 
 /*
@@ -152,29 +153,15 @@ const char *secmsg__store_last_error(const secmsg__store *s)
  * which dominated receiving. Long-lived secrets (the database key) stay
  * in sodium_malloc.
  */
-#define BLOB_HEADER 16U
-
 void *secmsg__store_blob_alloc(size_t n)
 {
-    if (n > SIZE_MAX - BLOB_HEADER)
-        return NULL;
-    uint8_t *b = malloc(BLOB_HEADER + n);
-    if (b == NULL)
-        return NULL;
-    memcpy(b, &n, sizeof n);
-    return b + BLOB_HEADER;
+    return secmsg__wipe_alloc(n);
 }
 
 void secmsg__store_free(void *p, size_t len)
 {
-    (void)len;
-    if (p == NULL)
-        return;
-    uint8_t *b = (uint8_t *)p - BLOB_HEADER;
-    size_t n;
-    memcpy(&n, b, sizeof n);
-    sodium_memzero(b, BLOB_HEADER + n);
-    free(b);
+    (void)len; /* the block knows its size */
+    secmsg__wipe_free(p);
 }
 
 /* ------------------------------------------------------------------------

@@ -4,45 +4,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/wipe_alloc.h"
 #include "secmsg/common.h"
 
 /* ---- allocators ---- */
 
-/* Heap blocks carry their size in front so that free can wipe them. */
-#define HEAP_HDR 16U
-
-static void *heap_alloc(size_t size)
-{
-    if (size > SIZE_MAX - HEAP_HDR)
-        return NULL;
-    uint8_t *p = malloc(size + HEAP_HDR);
-    if (p == NULL)
-        return NULL;
-    memcpy(p, &size, sizeof size);
-    return p + HEAP_HDR;
-}
-
-static void heap_free(void *ptr)
-{
-    if (ptr == NULL)
-        return;
-    uint8_t *p = (uint8_t *)ptr - HEAP_HDR;
-    size_t size;
-    memcpy(&size, p, sizeof size);
-    sodium_memzero(ptr, size);
-    free(p);
-}
-
 static void *wiping_alloc(void *data, size_t size)
 {
     (void)data;
-    return heap_alloc(size);
+    return secmsg__wipe_alloc(size);
 }
 
 static void wiping_free(void *data, void *ptr)
 {
     (void)data;
-    heap_free(ptr);
+    secmsg__wipe_free(ptr);
 }
 
 ProtobufCAllocator secmsg__wiping_allocator = {wiping_alloc, wiping_free, NULL};
@@ -56,7 +32,7 @@ static void *arena_alloc(void *data, size_t size)
         a->used += need;
         return p;
     }
-    return heap_alloc(size);
+    return secmsg__wipe_alloc(size);
 }
 
 static void arena_free(void *data, void *ptr)
@@ -66,7 +42,7 @@ static void arena_free(void *data, void *ptr)
     /* Arena blocks are wiped all at once by secmsg__arena_wipe(). */
     if (p >= a->buf && p < a->buf + sizeof a->buf)
         return;
-    heap_free(ptr);
+    secmsg__wipe_free(ptr);
 }
 
 void secmsg__arena_init(secmsg__arena *a)

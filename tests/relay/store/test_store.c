@@ -1262,6 +1262,39 @@ Test(messages, mailbox_quota_survives_reopen)
     assert_usage(b, 2, 6);
 }
 
+/* The id limit recorded in the file (schema v3). */
+static uint64_t id_limit(void)
+{
+    return (uint64_t)raw_int("SELECT value FROM counters WHERE name = 'message_id_limit'");
+}
+
+/*
+ * Sends k messages from a to b, fetches them (ids rising above last),
+ * acknowledges them all; returns the last id.
+ */
+static uint64_t deliver_and_ack(const uint8_t a[RELAY_ID_BYTES],
+                                const uint8_t (*to_b)[RELAY_ID_BYTES], size_t k, uint64_t last)
+{
+    for (size_t i = 0; i < k; i++)
+        cr_assert_eq(send_one(a, to_b, 1, (const uint8_t *)"m", 1, NULL, 0, NOW, NULL), RELAY_OK);
+    relay_delivery *d = NULL;
+    size_t n = 0;
+    int more = 0;
+    cr_assert_eq(relay_store_fetch(g_st, to_b[0], 10, 1 << 20, &d, &n, &more), RELAY_OK);
+    cr_assert_eq(n, k);
+    uint64_t ids[10];
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_gt(d[i].id, last, "id %llu after %llu", (unsigned long long)d[i].id,
+                     (unsigned long long)last);
+        last = ids[i] = d[i].id;
+    }
+    relay_deliveries_free(d, n);
+    uint32_t deleted = 0;
+    cr_assert_eq(relay_store_ack(g_st, to_b[0], ids, k, &deleted), RELAY_OK);
+    cr_assert_eq(deleted, k);
+    return last;
+}
+
 /*
  * Ids are counted in memory below a recorded limit: after a restart they
  * continue above every id handed out before, also when every message was
@@ -1273,29 +1306,10 @@ Test(messages, ids_never_reused_across_reopen)
     const uint8_t(*to_b)[RELAY_ID_BYTES] = alice_and_bob(a, b);
     uint64_t last = 0;
     for (int round = 0; round < 3; round++) {
-        for (int i = 0; i < 3; i++)
-            cr_assert_eq(send_one(a, to_b, 1, (const uint8_t *)"m", 1, NULL, 0, NOW, NULL),
-                         RELAY_OK);
-        relay_delivery *d = NULL;
-        size_t n = 0;
-        int more = 0;
-        cr_assert_eq(relay_store_fetch(g_st, b, 10, 1 << 20, &d, &n, &more), RELAY_OK);
-        cr_assert_eq(n, 3);
-        uint64_t ids[3];
-        for (size_t i = 0; i < n; i++) {
-            cr_assert_gt(d[i].id, last, "id %llu after %llu", (unsigned long long)d[i].id,
-                         (unsigned long long)last);
-            last = ids[i] = d[i].id;
-        }
-        relay_deliveries_free(d, n);
-        uint32_t deleted = 0;
-        cr_assert_eq(relay_store_ack(g_st, b, ids, 3, &deleted), RELAY_OK);
-        cr_assert_eq(deleted, 3);
+        last = deliver_and_ack(a, to_b, 3, last);
         reopen(NULL);
         /* The recorded limit is above every id handed out. */
-        cr_assert_gt((uint64_t)raw_int("SELECT value FROM counters WHERE name ="
-                                       " 'message_id_limit'"),
-                     last);
+        cr_assert_gt(id_limit(), last);
     }
 }
 
@@ -1314,22 +1328,8 @@ Test(messages, id_limit_raised_across_blocks)
     uint64_t last = 0;
     for (int round = 0; round < 4; round++) {
         for (int i = 0; i < 7; i++) {
-            cr_assert_eq(send_one(a, to_b, 1, (const uint8_t *)"m", 1, NULL, 0, NOW, NULL),
-                         RELAY_OK);
-            relay_delivery *d = NULL;
-            size_t n = 0;
-            int more = 0;
-            cr_assert_eq(relay_store_fetch(g_st, b, 10, 1 << 20, &d, &n, &more), RELAY_OK);
-            cr_assert_eq(n, 1);
-            cr_assert_gt(d[0].id, last);
-            last = d[0].id;
-            uint32_t deleted = 0;
-            cr_assert_eq(relay_store_ack(g_st, b, &d[0].id, 1, &deleted), RELAY_OK);
-            cr_assert_eq(deleted, 1);
-            relay_deliveries_free(d, n);
-            cr_assert_gt((uint64_t)raw_int("SELECT value FROM counters WHERE name ="
-                                           " 'message_id_limit'"),
-                         last);
+            last = deliver_and_ack(a, to_b, 1, last);
+            cr_assert_gt(id_limit(), last);
         }
         reopen(&l);
     }
