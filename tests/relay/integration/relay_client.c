@@ -246,7 +246,11 @@ static int relay_launch(rc_relay *r, const char **err)
     argv[n++] = "127.0.0.1";
     argv[n++] = "--port";
     argv[n++] = "0";
-    argv[n++] = "--insecure-loopback";
+    int tls = 0; /* --tls-cert among the extra flags: https, not plain HTTP */
+    for (size_t i = 0; i < r->n_extra; i++)
+        tls |= strcmp(r->extra[i], "--tls-cert") == 0;
+    if (!tls)
+        argv[n++] = "--insecure-loopback";
     argv[n++] = "--db";
     argv[n++] = r->db;
     argv[n++] = "--key-file";
@@ -285,7 +289,7 @@ static int relay_launch(rc_relay *r, const char **err)
                 break;
             }
             r->port = (unsigned)port;
-            snprintf(r->url, sizeof r->url, "http://127.0.0.1:%u", r->port);
+            snprintf(r->url, sizeof r->url, "%s://127.0.0.1:%u", tls ? "https" : "http", r->port);
             return 0;
         }
         int status;
@@ -528,13 +532,25 @@ static size_t on_read(char *buf, size_t size, size_t n, void *ud)
 int rc_conn_init(rc_conn *c, const char *url)
 {
     memset(c, 0, sizeof *c);
-    if (strncmp(url, "http://127.0.0.1:", 17) != 0 && strncmp(url, "http://localhost:", 17) != 0)
+    const char *host = strncmp(url, "http://", 7) == 0    ? url + 7
+                       : strncmp(url, "https://", 8) == 0 ? url + 8
+                                                          : NULL;
+    if (host == NULL ||
+        (strncmp(host, "127.0.0.1:", 10) != 0 && strncmp(host, "localhost:", 10) != 0))
         return RC_E_ARG;
     if (strlen(url) >= sizeof c->url)
         return RC_E_ARG;
     snprintf(c->url, sizeof c->url, "%s", url);
     c->curl = curl_easy_init();
     return c->curl ? 0 : RC_E_SYSTEM;
+}
+
+int rc_conn_set_ca(rc_conn *c, const char *path)
+{
+    if (path == NULL || strlen(path) >= sizeof c->ca_file)
+        return RC_E_ARG;
+    snprintf(c->ca_file, sizeof c->ca_file, "%s", path);
+    return 0;
 }
 
 void rc_conn_free(rc_conn *c)
@@ -608,7 +624,9 @@ long rc_request(rc_conn *c, const rc_req *q)
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, c);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->error);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http");
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (c->ca_file[0])
+        curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
 
     hdr = curl_slist_append(hdr, "Expect:");
     if (q->auth_raw) {

@@ -67,7 +67,7 @@ void rc_buf_free(rc_buf *b);
 typedef struct rc_relay {
     pid_t pid; /* 0: not running */
     unsigned port;
-    char url[RC_URL_MAX];       /* http://127.0.0.1:PORT */
+    char url[RC_URL_MAX];       /* http://127.0.0.1:PORT (https with --tls-cert) */
     char bin[RC_PATH_MAX];      /* the secmsg-relay executable */
     char dir[RC_PATH_MAX - 64]; /* fresh temp dir holding everything below */
     char db[RC_PATH_MAX];       /* database file */
@@ -90,9 +90,11 @@ const char *rc_relay_bin(void);
  * --listen 127.0.0.1 --port 0 --insecure-loopback --db DB --key-file KEY`
  * plus extra_args (NULL-terminated, may be NULL; e.g. "--token-ttl", "3")
  * and waits (at most 30 s) for its first stdout line "listening on
- * 127.0.0.1:PORT". The child gets SIGKILL when the calling thread exits,
- * so a crashed test leaves no relay behind. 0 on success; on failure
- * nothing is left running and *err (if not NULL) points to static text.
+ * 127.0.0.1:PORT". With "--tls-cert" among extra_args it serves HTTPS:
+ * no --insecure-loopback, and url is https://. The child gets SIGKILL
+ * when the calling thread exits, so a crashed test leaves no relay
+ * behind. 0 on success; on failure nothing is left running and *err (if
+ * not NULL) points to static text.
  */
 int rc_relay_start(rc_relay *r, const char *bin, const char *const *extra_args, const char **err);
 /* Starts the relay again on the same dir, database, key and flags. */
@@ -129,16 +131,20 @@ int rc_admin_token(const rc_relay *r, const char *role, const char *user, long t
 typedef struct rc_conn {
     void *curl; /* CURL * */
     char url[RC_URL_MAX];
-    rc_buf body;     /* the last response body */
-    rc_buf headers;  /* the last response's header lines, raw */
-    char ctype[96];  /* the last response's Content-Type ("" if none) */
-    long status;     /* the last response status (0: none) */
-    long new_conns;  /* connections opened for the last request (0: reused) */
-    char error[256]; /* libcurl's last error */
+    rc_buf body;               /* the last response body */
+    rc_buf headers;            /* the last response's header lines, raw */
+    char ctype[96];            /* the last response's Content-Type ("" if none) */
+    long status;               /* the last response status (0: none) */
+    long new_conns;            /* connections opened for the last request (0: reused) */
+    char error[256];           /* libcurl's last error */
+    char ca_file[RC_PATH_MAX]; /* https: the only certificate trusted ("": the system's) */
 } rc_conn;
 
-/* The url must start with http://127.0.0.1: or http://localhost: (loopback only). */
+/* The url must start with http:// or https:// and 127.0.0.1: or localhost:
+ * (loopback only). */
 int rc_conn_init(rc_conn *c, const char *url);
+/* https: trust only the certificate(s) in the PEM file at path. 0 on success. */
+int rc_conn_set_ca(rc_conn *c, const char *path);
 void rc_conn_free(rc_conn *c);
 
 /* Options of one raw request. */
