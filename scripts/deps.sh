@@ -7,7 +7,7 @@ pkgs=(
   build-essential pkg-config meson ninja-build python3
   libsodium-dev libprotobuf-c-dev protobuf-c-compiler
   libsqlcipher-dev libzstd-dev
-  libmicrohttpd-dev libinih-dev libcurl4-openssl-dev openssl
+  libmicrohttpd-dev libgnutls28-dev libinih-dev libcurl4-openssl-dev openssl
   libcriterion-dev libjansson-dev
   libqrencode-dev
   clang libclang-rt-14-dev

@@ -15,6 +15,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <netinet/in.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -865,6 +867,65 @@ static char *read_pem(const char *path, int secret, size_t *size, char *err, siz
     return buf;
 }
 
+/* Frees the PEM copies of the certificate and key (the key is wiped). */
+static void tls_material_free(relayd_server *srv)
+{
+    free(srv->tls_cert);
+    srv->tls_cert = NULL;
+    if (srv->tls_key != NULL) {
+        sodium_free(srv->tls_key); /* sodium_free wipes */
+        srv->tls_key = NULL;
+    }
+}
+
+/*
+ * Parses the certificate chain and the key, and checks that the key is the
+ * first certificate's, before libmicrohttpd gets them: the operator learns
+ * which file is wrong, and GnuTLS 3.7's gnutls_certificate_set_x509_key_mem2
+ * (which libmicrohttpd calls) leaks what it parsed when a certificate's PEM
+ * is broken.
+ */
+static int tls_check(const relayd_config *cfg, const char *cert, const char *key, char *err,
+                     size_t errlen)
+{
+    gnutls_datum_t cd = {(unsigned char *)(uintptr_t)cert, (unsigned)strlen(cert)};
+    gnutls_datum_t kd = {(unsigned char *)(uintptr_t)key, (unsigned)strlen(key)};
+    gnutls_x509_crt_t *chain = NULL;
+    unsigned n = 0;
+    gnutls_x509_privkey_t pk = NULL;
+    unsigned char cid[64], kid[64];
+    size_t cid_len = sizeof cid, kid_len = sizeof kid;
+    int rc = -1;
+
+    int r = gnutls_x509_crt_list_import2(&chain, &n, &cd, GNUTLS_X509_FMT_PEM, 0);
+    if (r < 0 || n == 0) {
+        snprintf(err, errlen, "the TLS certificate file %s holds no usable PEM certificate (%s)",
+                 cfg->tls_cert, r < 0 ? gnutls_strerror(r) : "none found");
+        goto out;
+    }
+    if ((r = gnutls_x509_privkey_init(&pk)) < 0 ||
+        (r = gnutls_x509_privkey_import2(pk, &kd, GNUTLS_X509_FMT_PEM, NULL, 0)) < 0) {
+        snprintf(err, errlen, "the TLS key file %s holds no usable unencrypted PEM key (%s)",
+                 cfg->tls_key, gnutls_strerror(r));
+        goto out;
+    }
+    if (gnutls_x509_crt_get_key_id(chain[0], GNUTLS_KEYID_USE_SHA256, cid, &cid_len) < 0 ||
+        gnutls_x509_privkey_get_key_id(pk, GNUTLS_KEYID_USE_SHA256, kid, &kid_len) < 0 ||
+        cid_len != kid_len || memcmp(cid, kid, cid_len) != 0) {
+        snprintf(err, errlen, "the TLS key in %s is not the key of the certificate in %s",
+                 cfg->tls_key, cfg->tls_cert);
+        goto out;
+    }
+    rc = 0;
+out:
+    for (unsigned i = 0; i < n; i++)
+        gnutls_x509_crt_deinit(chain[i]);
+    gnutls_free(chain);
+    if (pk != NULL)
+        gnutls_x509_privkey_deinit(pk);
+    return rc;
+}
+
 int relayd_http_check_config(const relayd_config *cfg, char *err, size_t errlen)
 {
     int tls = cfg->tls_cert[0] != '\0';
@@ -928,11 +989,12 @@ int relayd_http_start(relayd_server *srv, char *err, size_t errlen)
         }
         size_t cert_size;
         srv->tls_cert = read_pem(cfg->tls_cert, 0, &cert_size, err, errlen);
-        if (srv->tls_cert == NULL)
+        if (srv->tls_cert != NULL)
+            srv->tls_key = read_pem(cfg->tls_key, 1, &srv->tls_key_size, err, errlen);
+        if (srv->tls_key == NULL || tls_check(cfg, srv->tls_cert, srv->tls_key, err, errlen) != 0) {
+            tls_material_free(srv);
             return -1;
-        srv->tls_key = read_pem(cfg->tls_key, 1, &srv->tls_key_size, err, errlen);
-        if (srv->tls_key == NULL)
-            return -1;
+        }
         flags |= MHD_USE_TLS;
         tls_ops[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls_cert};
         tls_ops[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, srv->tls_key};
@@ -946,9 +1008,10 @@ int relayd_http_start(relayd_server *srv, char *err, size_t errlen)
         on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned int)cfg->threads, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->connection_timeout,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_ARRAY, tls_ops, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, srv, MHD_OPTION_ARRAY, tls_ops, MHD_OPTION_END);
     if (srv->daemon == NULL) {
+        tls_material_free(srv);
         snprintf(err, errlen,
                  "cannot start the HTTP server on %s port %u (address in use, no permission, "
                  "or an unusable TLS certificate or key)",
@@ -991,10 +1054,5 @@ void relayd_http_stop(relayd_server *srv)
     srv->daemon = NULL;
     if (ls != MHD_INVALID_SOCKET)
         close(ls);
-    free(srv->tls_cert);
-    srv->tls_cert = NULL;
-    if (srv->tls_key != NULL) {
-        sodium_free(srv->tls_key); /* sodium_free wipes */
-        srv->tls_key = NULL;
-    }
+    tls_material_free(srv);
 }
