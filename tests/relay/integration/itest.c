@@ -146,3 +146,16 @@ double it_metric(rc_conn *c, const char *name)
     cr_assert_fail("metric %s not found", name);
     return 0;
 }
+
+int it_run_relay(const char *const *args, char *out, size_t out_cap, char *err, size_t err_cap)
+{
+    const char *argv[24];
+    size_t n = 0;
+    argv[n++] = it_relay.bin;
+    for (size_t i = 0; args[i] && n < 23; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    int st = rc_run(it_relay.dir, argv, 30.0, out, out_cap, err, err_cap);
+    cr_assert(st >= 0 && WIFEXITED(st), "the relay did not exit by itself (status %d)", st);
+    return WEXITSTATUS(st);
+}

@@ -44,6 +44,12 @@ void it_assert_error(const rc_conn *c, long got, long status, const char *reason
 /* Enrolls d on relay r instead of it_relay (asserts). */
 void it_device_on(const rc_relay *r, rc_conn *c, rc_device *d, const char *role);
 
+/* Runs it_relay's executable with args (after the executable, NULL-
+ * terminated) in its dir until it exits (at most 30 s; asserts that it
+ * does) and returns the exit status; the start of its stdout goes to out,
+ * the end of its stderr to err (either may be NULL). */
+int it_run_relay(const char *const *args, char *out, size_t out_cap, char *err, size_t err_cap);
+
 /* Asserts that GET /health is 200 on a fresh connection. */
 void it_assert_healthy(void);
 

@@ -14,21 +14,6 @@
 
 TestSuite(process, .init = it_init_bare, .fini = it_fini, .timeout = 120);
 
-/* Runs the relay with argv (after the executable) until it exits (at most
- * 30 s); returns the exit status and its stdout in out. */
-static int run_relay(const char *const *args, char *out, size_t cap)
-{
-    const char *argv[24];
-    size_t n = 0;
-    argv[n++] = it_relay.bin;
-    for (size_t i = 0; args[i] && n < 23; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    int st = rc_run(it_relay.dir, argv, 30.0, out, cap, NULL, 0);
-    cr_assert(st >= 0 && WIFEXITED(st), "the relay did not exit by itself (status %d)", st);
-    return WEXITSTATUS(st);
-}
-
 /* Plain HTTP without --insecure-loopback: refused, exit 1, nothing on
  * stdout. Usage errors: exit 2. All on 127.0.0.1; the relay must exit
  * before listening. */
@@ -43,18 +28,19 @@ Test(process, refuses_to_start)
     memcpy(a1, plain, sizeof plain);
     a1[5] = db;
     a1[6] = NULL;
-    cr_assert_eq(run_relay(a1, out, sizeof out), 1, "plain HTTP without --insecure-loopback");
+    cr_assert_eq(it_run_relay(a1, out, sizeof out, NULL, 0), 1,
+                 "plain HTTP without --insecure-loopback");
     cr_assert_str_eq(out, "", "stdout of a refused start");
 
     const char *a2[] = {"--listen", "127.0.0.1", "--port",         "0", "--insecure-loopback",
                         "--db",     db,          "--no-such-flag", "1", NULL};
-    cr_assert_eq(run_relay(a2, out, sizeof out), 2, "an unknown flag");
+    cr_assert_eq(it_run_relay(a2, out, sizeof out, NULL, 0), 2, "an unknown flag");
     const char *a3[] = {"--listen", "127.0.0.1", "--port",      "0", "--insecure-loopback",
                         "--db",     db,          "--token-ttl", "0", NULL};
-    cr_assert_eq(run_relay(a3, out, sizeof out), 2, "--token-ttl 0 (out of range)");
+    cr_assert_eq(it_run_relay(a3, out, sizeof out, NULL, 0), 2, "--token-ttl 0 (out of range)");
     const char *a4[] = {"--listen", "127.0.0.1", "--port",      "0",   "--insecure-loopback",
                         "--db",     db,          "--token-ttl", "ten", NULL};
-    cr_assert_eq(run_relay(a4, out, sizeof out), 2, "--token-ttl ten");
+    cr_assert_eq(it_run_relay(a4, out, sizeof out, NULL, 0), 2, "--token-ttl ten");
     cr_assert_str_eq(out, "");
 }
 
